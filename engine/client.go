@@ -1,0 +1,546 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowscope/flowscope/sysctl"
+	"github.com/flowscope/flowscope/wire"
+)
+
+// ErrServerBusy is returned when the server is running another test.
+var ErrServerBusy = errors.New("the server is busy running a test; try again later")
+
+// Client runs one test against a server.
+type Client struct {
+	cfg  Config
+	emit func(Event)
+
+	hooks clientHooks
+}
+
+// clientHooks let tests reorder stream setup.
+type clientHooks struct {
+	beforeDial func(idx int)
+	afterDial  func(idx int)
+}
+
+// NewClient returns a client for cfg that reports through emit (which may
+// be nil). emit is called from the engine's goroutines, one call at a time.
+func NewClient(cfg Config, emit func(Event)) *Client {
+	if emit == nil {
+		emit = func(Event) {}
+	}
+	return &Client{cfg: cfg, emit: emit}
+}
+
+// Run runs the test and returns its results. Cancelling ctx while data
+// flows ends the test early but still exchanges results; cancelling it
+// during setup aborts. Run emits exactly one End, also on failure.
+func (c *Client) Run(ctx context.Context) (*End, error) {
+	var mu sync.Mutex
+	emit := func(ev Event) { mu.Lock(); defer mu.Unlock(); c.emit(ev) }
+	end, err := c.run(ctx, emit)
+	if end == nil {
+		end = &End{Side: SideClient}
+	}
+	end.Err = err
+	emit(end)
+	return end, err
+}
+
+func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
+	cfg := c.cfg
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Host == "" {
+		return nil, errors.New("no server host given")
+	}
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	d := net.Dialer{
+		Timeout: cfg.ConnectTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{
+			Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 4,
+		},
+	}
+	if cfg.BindAddr != "" {
+		ip := net.ParseIP(cfg.BindAddr)
+		if ip == nil {
+			return nil, fmt.Errorf("bind address %q is not an IP address", cfg.BindAddr)
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	conn, err := d.DialContext(ctx, cfg.Network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("unable to connect to server %s: %w", addr, unwrapOpError(err))
+	}
+	ctl := conn.(*net.TCPConn)
+	defer ctl.Close()
+	_ = ctl.SetNoDelay(true)
+
+	// Abort setup promptly if ctx is cancelled.
+	setupDone := make(chan struct{})
+	defer func() {
+		select {
+		case <-setupDone:
+		default:
+			close(setupDone)
+		}
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = ctl.SetDeadline(time.Now())
+		case <-setupDone:
+		}
+	}()
+
+	br := wire.NewReader(ctl)
+	cookie := wire.NewCookie()
+	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
+	if _, err := ctl.Write(wire.EncodeCookie(cookie)); err != nil {
+		return nil, c.setupErr(ctx, fmt.Errorf("send cookie: %w", err))
+	}
+	if err := expectState(br, wire.ParamExchange); err != nil {
+		return nil, c.setupErr(ctx, err)
+	}
+	params := c.wireParams()
+	if err := wire.WriteMessage(ctl, params.Marshal()); err != nil {
+		return nil, c.setupErr(ctx, fmt.Errorf("send parameters: %w", err))
+	}
+	st, err := wire.ReadState(br)
+	if err != nil {
+		return nil, c.setupErr(ctx, err)
+	}
+	var ext *wire.Extensions
+	if st == wire.ExtAccept {
+		msg, err := wire.ReadMessage(br, wire.MaxParamsSize)
+		if err != nil {
+			return nil, c.setupErr(ctx, fmt.Errorf("read extension acceptance: %w", err))
+		}
+		ext = &wire.Extensions{}
+		if err := json.Unmarshal(msg, ext); err != nil {
+			return nil, c.setupErr(ctx, fmt.Errorf("decode extension acceptance: %w", err))
+		}
+		if st, err = wire.ReadState(br); err != nil {
+			return nil, c.setupErr(ctx, err)
+		}
+	}
+	if err := stateErr(br, st, wire.CreateStreams); err != nil {
+		return nil, c.setupErr(ctx, err)
+	}
+
+	flows, connectTimes, err := c.dialStreams(ctx, ctl.RemoteAddr(), cookie, ext, emit)
+	if err != nil {
+		flows.closeAll()
+		if ctx.Err() == nil {
+			_ = wire.WriteState(ctl, wire.ClientTerminate)
+		}
+		return nil, err
+	}
+	defer flows.closeAll()
+
+	// The server accepts every stream, then says TEST_START, TEST_RUNNING.
+	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
+	if err := expectState(br, wire.TestStart); err != nil {
+		return nil, c.setupErr(ctx, err)
+	}
+	if err := expectState(br, wire.TestRunning); err != nil {
+		return nil, c.setupErr(ctx, err)
+	}
+	close(setupDone)
+	_ = ctl.SetDeadline(time.Time{})
+
+	tp := c.testParams()
+	start := &Start{
+		Side: SideClient,
+		Version:       Version,
+		PeerFlowscope: ext != nil,
+		Cookie:        cookie,
+		Host:          cfg.Host,
+		Port:          cfg.Port,
+		Params:        tp,
+		Timestamp:     time.Now(),
+		MSS:           mss(mustRaw(ctl)),
+		ConnectTimes:  connectTimes,
+	}
+	for _, f := range flows {
+		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.conn.RemoteAddr()})
+	}
+	if len(flows) > 0 {
+		start.SndBuf, start.RcvBuf = bufSizes(flows[0].raw)
+	}
+	emit(start)
+
+	congestion := ""
+	if len(flows) > 0 {
+		congestion, _ = sysctl.Congestion(flows[0].raw)
+	}
+	drain := ext.Has(wire.ExtDrain)
+	limit := newByteLimit(cfg.Bytes)
+	smp := newSampler(SideClient, flows, tp, cfg.StallWindow, emit)
+	cpu := readCPU()
+	t0 := time.Now()
+	flows.start(newPayload(cfg.BlockSize), cfg.BlockSize, limit)
+	smp.begin(t0)
+
+	var deadline <-chan time.Time
+	if cfg.Duration > 0 {
+		timer := time.NewTimer(time.Until(t0.Add(cfg.Omit + cfg.Duration)))
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	allDone := make(chan struct{})
+	go func() {
+		for _, f := range flows {
+			<-f.done
+		}
+		close(allDone)
+	}()
+	ctlState := readStateAsync(br)
+
+	var testErr error
+	select {
+	case <-deadline:
+	case <-limit.reached():
+	case <-ctx.Done():
+	case <-allDone:
+		testErr = firstFlowErr(flows, "all streams ended before the test did")
+	case sr := <-ctlState:
+		testErr = c.midTestState(ctl, br, sr)
+	}
+	if testErr != nil {
+		flows.closeAll()
+		end := c.endFromFlows(flows, smp, cpu, congestion)
+		return end, testErr
+	}
+
+	// Orderly end: senders stop, TEST_END, receivers drain, results.
+	flows.stopSenders(drain)
+	if err := wire.WriteState(ctl, wire.TestEnd); err != nil {
+		flows.closeAll()
+		return c.endFromFlows(flows, smp, cpu, congestion), fmt.Errorf("send TEST_END: %w", err)
+	}
+	_ = ctl.SetReadDeadline(time.Now().Add(resultsTimeout + drainTimeout))
+	if drain {
+		timeout := time.NewTimer(drainTimeout)
+		flows.waitReceivers(timeout.C)
+		timeout.Stop()
+	}
+	final := smp.finish(time.Now())
+	_ = final
+	end := &End{Side: SideClient, Seconds: smp.measuredSeconds(), LocalCPU: cpu.since(), Congestion: congestion}
+	end.Streams = localResults(flows, end.Seconds)
+
+	sr := <-ctlState
+	if sr.err != nil {
+		return end, fmt.Errorf("waiting for results exchange: %w", describeCtlErr(sr.err))
+	}
+	if err := stateErr(br, sr.state, wire.ExchangeResults); err != nil {
+		return end, err
+	}
+	res, err := wireResults(end.Streams, end.LocalCPU, congestion).Marshal()
+	if err != nil {
+		return end, err
+	}
+	_ = ctl.SetDeadline(time.Now().Add(resultsTimeout))
+	if err := wire.WriteMessage(ctl, res); err != nil {
+		return end, fmt.Errorf("send results: %w", err)
+	}
+	msg, err := wire.ReadMessage(br, wire.MaxResultsSize)
+	if err != nil {
+		return end, fmt.Errorf("read server results: %w", describeCtlErr(err))
+	}
+	peer, err := wire.UnmarshalResults(msg)
+	if err != nil {
+		return end, err
+	}
+	if err := mergePeer(end, peer); err != nil {
+		return end, err
+	}
+	if err := expectState(br, wire.DisplayResults); err != nil {
+		return end, err
+	}
+	flows.stopReceivers()
+	_ = wire.WriteState(ctl, wire.IperfDone)
+	return end, nil
+}
+
+// endFromFlows builds an End from whatever was measured before a failure.
+func (c *Client) endFromFlows(flows flowSet, smp *sampler, cpu cpuClock, congestion string) *End {
+	smp.finish(time.Now())
+	end := &End{Side: SideClient, Seconds: smp.measuredSeconds(), LocalCPU: cpu.since(), Congestion: congestion}
+	end.Streams = localResults(flows, end.Seconds)
+	return end
+}
+
+// midTestState handles a control message that arrives while data flows.
+func (c *Client) midTestState(ctl *net.TCPConn, br interface {
+	ReadByte() (byte, error)
+	Read([]byte) (int, error)
+}, sr stateResult) error {
+	if sr.err != nil {
+		return fmt.Errorf("control connection lost during the test: %w", describeCtlErr(sr.err))
+	}
+	switch sr.state {
+	case wire.ServerTerminate:
+		_ = wire.WriteState(ctl, wire.IperfDone)
+		return errors.New("the server terminated the test")
+	case wire.ServerError:
+		_ = ctl.SetReadDeadline(time.Now().Add(time.Second))
+		return wire.ReadServerError(br)
+	case wire.AccessDenied:
+		return errors.New("the server denied access during the test")
+	}
+	return fmt.Errorf("unexpected control message %v during the test", sr.state)
+}
+
+// setupErr prefers ctx's error when the failure came from cancellation.
+func (c *Client) setupErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted during setup: %w", ctx.Err())
+	}
+	return err
+}
+
+func (c *Client) wireParams() *wire.Params {
+	cfg := c.cfg
+	p := &wire.Params{
+		TCP:           true,
+		Omit:          int64(cfg.Omit / time.Second),
+		Time:          int64(cfg.Duration / time.Second),
+		Num:           cfg.Bytes,
+		Parallel:      int64(cfg.Parallel),
+		Reverse:       cfg.Reverse,
+		Bidirectional: cfg.Bidir,
+		Window:        int64(cfg.Window),
+		Len:           int64(cfg.BlockSize),
+		Bandwidth:     int64(cfg.Rate),
+		PacingTimer:   1000,
+		Congestion:    cfg.Congestion,
+		ClientVersion: "3.12",
+		Flowscope:     &wire.Extensions{Version: Version, Extensions: ourExtensions},
+	}
+	if cfg.Duration > 0 && cfg.Duration < time.Second {
+		p.Time = 1
+	}
+	if cfg.Bytes > 0 {
+		p.Time = 0
+	}
+	return p
+}
+
+func (c *Client) testParams() TestParams {
+	cfg := c.cfg
+	return TestParams{
+		Protocol:   "TCP",
+		NumStreams: cfg.Parallel,
+		BlockSize:  cfg.BlockSize,
+		Omit:       cfg.Omit,
+		Duration:   cfg.Duration,
+		Bytes:      cfg.Bytes,
+		Reverse:    cfg.Reverse,
+		Bidir:      cfg.Bidir,
+		Rate:       cfg.Rate,
+		Window:     cfg.Window,
+		Congestion: cfg.Congestion,
+		Interval:   cfg.Interval,
+	}
+}
+
+// dialStreams opens every data connection. With the roles extension they
+// are dialled in parallel and each declares its role; against a stock
+// server they are dialled one at a time in iperf3's order.
+func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string, ext *wire.Extensions, emit func(Event)) (flowSet, []time.Duration, error) {
+	cfg := c.cfg
+	n := cfg.NumStreams()
+	roles := ext.Has(wire.ExtRoles)
+	flows := make(flowSet, n)
+	times := make([]time.Duration, n)
+	var fails setupFailures
+	var mu sync.Mutex
+	connected := 0
+	lastProgress := time.Now()
+
+	dialOne := func(idx int) {
+		if c.hooks.beforeDial != nil {
+			c.hooks.beforeDial(idx)
+		}
+		dir := streamDir(SideClient, idx, cfg.Parallel, cfg.Reverse, cfg.Bidir)
+		opts := sockOpts{window: cfg.Window, congestion: cfg.Congestion}
+		if dir == Send && cfg.Rate > 0 {
+			opts.pacing = cfg.Rate / 8
+		}
+		d := net.Dialer{Timeout: cfg.ConnectTimeout, Control: opts.control, KeepAlive: -1}
+		if cfg.BindAddr != "" {
+			opts.noPortBind = true
+			d.Control = opts.control
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.BindAddr)}
+		}
+		t := time.Now()
+		conn, err := d.DialContext(ctx, "tcp", server.String())
+		if err == nil {
+			hdr := wire.EncodeCookie(cookie)
+			if roles {
+				role := wire.ClientSends
+				if dir == Recv {
+					role = wire.ServerSends
+				}
+				hdr = append(hdr, wire.StreamHeader{Role: role, Index: uint32(idx)}.Encode()...)
+			}
+			_ = conn.SetWriteDeadline(time.Now().Add(setupTimeout))
+			if _, err = conn.Write(hdr); err == nil {
+				_ = conn.SetWriteDeadline(time.Time{})
+			}
+		}
+		var f *flow
+		if err == nil {
+			f, err = newFlow(idx, dir, conn.(*net.TCPConn), len(wire.EncodeCookie(cookie))+boolInt(roles)*wire.StreamHeaderSize)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if conn != nil {
+				_ = conn.Close()
+			}
+			fails.add(fmt.Errorf("stream %d: %w", StreamID(idx), unwrapOpError(err)))
+			return
+		}
+		flows[idx] = f
+		times[idx] = time.Since(t)
+		connected++
+		if connected == n || time.Since(lastProgress) > 50*time.Millisecond {
+			lastProgress = time.Now()
+			emit(&Progress{Side: SideClient, Connected: connected, Total: n})
+		}
+		if c.hooks.afterDial != nil {
+			c.hooks.afterDial(idx)
+		}
+	}
+
+	if roles {
+		workers := min(n, 128)
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for idx := range next {
+					dialOne(idx)
+				}
+			}()
+		}
+	feed:
+		for idx := range n {
+			select {
+			case next <- idx:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		close(next)
+		wg.Wait()
+	} else {
+		for idx := range n {
+			if ctx.Err() != nil {
+				break
+			}
+			dialOne(idx)
+			if fails.total > 0 {
+				break // a stock server cannot recover from a missing stream
+			}
+		}
+	}
+	// Keep only the connected flows so callers can close them.
+	ok := flows[:0:0]
+	for _, f := range flows {
+		if f != nil {
+			ok = append(ok, f)
+		}
+	}
+	if ctx.Err() != nil {
+		return ok, nil, fmt.Errorf("interrupted during setup: %w", ctx.Err())
+	}
+	if err := fails.err(n); err != nil {
+		return ok, nil, err
+	}
+	return ok, times, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// expectState reads one state and requires want.
+func expectState(br interface {
+	ReadByte() (byte, error)
+	Read([]byte) (int, error)
+}, want wire.State) error {
+	st, err := wire.ReadState(br)
+	if err != nil {
+		return fmt.Errorf("waiting for %v: %w", want, describeCtlErr(err))
+	}
+	return stateErr(br, st, want)
+}
+
+// stateErr turns an unexpected state into an error, reading SERVER_ERROR's
+// details.
+func stateErr(r io.Reader, got, want wire.State) error {
+	switch got {
+	case want:
+		return nil
+	case wire.AccessDenied:
+		return ErrServerBusy
+	case wire.ServerError:
+		return wire.ReadServerError(r)
+	case wire.ServerTerminate:
+		return errors.New("the server terminated the test")
+	}
+	return fmt.Errorf("protocol error: expected %v, got %v", want, got)
+}
+
+// describeCtlErr makes control-connection failures readable.
+func describeCtlErr(err error) error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the peer closed the control connection")
+	case isTimeout(err):
+		return errors.New("the peer did not answer in time")
+	}
+	return unwrapOpError(err)
+}
+
+// unwrapOpError drops net.OpError's address noise but keeps the cause.
+func unwrapOpError(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return fmt.Errorf("%s: %w", oe.Op, oe.Err)
+	}
+	return err
+}
+
+func firstFlowErr(flows flowSet, fallback string) error {
+	for _, f := range flows {
+		if err := f.endErr(); err != nil {
+			return fmt.Errorf("%s: %w", fallback, err)
+		}
+	}
+	return errors.New(fallback)
+}
+
+func mustRaw(c *net.TCPConn) rawConn {
+	rc, _ := c.SyscallConn()
+	return rc
+}

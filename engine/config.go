@@ -1,0 +1,124 @@
+// Package engine runs flowscope throughput tests: the client, the server,
+// one goroutine per flow, and the sampler that turns per-flow counters into
+// one Sample per reporting interval. Front ends consume the engine's Events
+// and nothing else.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Version is the flowscope version reported in results and to peers.
+const Version = "0.1.0"
+
+// DefaultPort is iperf3's well-known port, which flowscope shares.
+const DefaultPort = 5201
+
+// DefaultBlockSize is the TCP read/write size (iperf3's -l default).
+const DefaultBlockSize = 128 * 1024
+
+// MaxBlockSize bounds -l so a peer cannot make us allocate absurd buffers.
+const MaxBlockSize = 16 * 1024 * 1024
+
+// Config describes one test as the client requests it. The server receives
+// the same description through the parameter exchange.
+type Config struct {
+	// Host is the server to connect to (client only).
+	Host string
+	// Port is the server's TCP port.
+	Port int
+	// Network is "tcp", "tcp4" or "tcp6" (-4/-6).
+	Network string
+	// BindAddr is the local address to bind to (-B), empty for any.
+	BindAddr string
+
+	// Parallel is the number of streams per direction (-P).
+	Parallel int
+	// Duration is the measured test length (-t); zero when Bytes is set.
+	Duration time.Duration
+	// Bytes ends the test once this many bytes were sent or received (-n).
+	Bytes int64
+	// Omit is the warm-up excluded from the results (-O).
+	Omit time.Duration
+	// Interval is the reporting interval (-i); zero disables interval samples.
+	Interval time.Duration
+	// Reverse makes the server send (-R).
+	Reverse bool
+	// Bidir runs both directions at once (--bidir).
+	Bidir bool
+	// BlockSize is the size of each read and write (-l).
+	BlockSize int
+	// Window sets SO_SNDBUF and SO_RCVBUF on data sockets (-w); zero keeps the
+	// kernel's autotuning.
+	Window int
+	// Rate is the per-stream sending rate in bit/s (-b), applied through
+	// SO_MAX_PACING_RATE; zero is unlimited.
+	Rate uint64
+	// Congestion is the TCP congestion control algorithm (-C); empty keeps the
+	// host default.
+	Congestion string
+	// ConnectTimeout bounds the control connection's dial.
+	ConnectTimeout time.Duration
+	// StallWindow is how long a running stream may move no bytes before it is
+	// marked stalled.
+	StallWindow time.Duration
+}
+
+// DefaultConfig returns the configuration of a plain `flowscope -c HOST`.
+func DefaultConfig() Config {
+	return Config{
+		Port:           DefaultPort,
+		Network:        "tcp",
+		Parallel:       1,
+		Duration:       10 * time.Second,
+		Interval:       time.Second,
+		BlockSize:      DefaultBlockSize,
+		ConnectTimeout: 10 * time.Second,
+		StallWindow:    time.Second,
+	}
+}
+
+// MaxParallel bounds -P. Stock iperf3 stops at 128; flowscope peers go further.
+const MaxParallel = 100000
+
+// Validate reports the first problem with c as an error suitable for one
+// line of user-facing output.
+func (c *Config) Validate() error {
+	switch {
+	case c.Port < 1 || c.Port > 65535:
+		return fmt.Errorf("port %d out of range 1-65535", c.Port)
+	case c.Network != "tcp" && c.Network != "tcp4" && c.Network != "tcp6":
+		return fmt.Errorf("unknown network %q", c.Network)
+	case c.Parallel < 1 || c.Parallel > MaxParallel:
+		return fmt.Errorf("parallel streams %d out of range 1-%d", c.Parallel, MaxParallel)
+	case c.Duration < 0:
+		return errors.New("test duration must not be negative")
+	case c.Duration == 0 && c.Bytes == 0:
+		return errors.New("test needs a duration (-t) or a byte count (-n)")
+	case c.Bytes < 0:
+		return errors.New("byte count (-n) must not be negative")
+	case c.Omit < 0:
+		return errors.New("omit (-O) must not be negative")
+	case c.Interval < 0:
+		return errors.New("interval (-i) must not be negative")
+	case c.Interval > 0 && c.Interval < 10*time.Millisecond:
+		return fmt.Errorf("interval %v too short: the minimum is 10ms", c.Interval)
+	case c.BlockSize < 1 || c.BlockSize > MaxBlockSize:
+		return fmt.Errorf("block size %d out of range 1-%d", c.BlockSize, MaxBlockSize)
+	case c.Window < 0:
+		return errors.New("window (-w) must not be negative")
+	case c.Reverse && c.Bidir:
+		return errors.New("-R and --bidir cannot be combined")
+	}
+	return nil
+}
+
+// NumStreams is the number of data connections the test opens.
+func (c *Config) NumStreams() int {
+	if c.Bidir {
+		return 2 * c.Parallel
+	}
+	return c.Parallel
+}

@@ -1,0 +1,248 @@
+package engine
+
+import (
+	"net"
+	"time"
+)
+
+// Event is what the engine reports to a front end: *Start, *Sample, *End or
+// *Progress. Front ends switch on the concrete type and ignore types they do
+// not know, so new event types can be added without breaking them.
+type Event interface{ event() }
+
+// Dir is a stream's direction from the local side's point of view.
+type Dir uint8
+
+const (
+	// Send: this side writes, the peer reads.
+	Send Dir = iota
+	// Recv: this side reads, the peer writes.
+	Recv
+)
+
+func (d Dir) String() string {
+	if d == Send {
+		return "send"
+	}
+	return "recv"
+}
+
+// Side says which end of the test produced an event.
+type Side uint8
+
+const (
+	// SideClient is the side that started the test.
+	SideClient Side = iota
+	// SideServer is the side that accepted it.
+	SideServer
+)
+
+func (s Side) String() string {
+	if s == SideClient {
+		return "client"
+	}
+	return "server"
+}
+
+// StreamState is a stream's life-cycle state.
+type StreamState uint8
+
+const (
+	// StateConnecting: the data connection is being set up.
+	StateConnecting StreamState = iota
+	// StateRunning: bytes are moving.
+	StateRunning
+	// StateStalled: no bytes moved for at least the stall window.
+	StateStalled
+	// StateClosed: the stream finished normally.
+	StateClosed
+	// StateFailed: the stream ended with an error (see StreamSample.Err).
+	StateFailed
+)
+
+func (s StreamState) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateRunning:
+		return "running"
+	case StateStalled:
+		return "stalled"
+	case StateClosed:
+		return "closed"
+	default:
+		return "failed"
+	}
+}
+
+// TestParams is the test as both sides agreed on it.
+type TestParams struct {
+	Protocol   string // "TCP"
+	NumStreams int    // parallel streams per direction
+	BlockSize  int
+	Omit       time.Duration
+	Duration   time.Duration // zero for byte-limited tests
+	Bytes      int64
+	Reverse    bool
+	Bidir      bool
+	Rate       uint64 // bit/s per stream, 0 = unlimited
+	Window     int
+	Congestion string
+	Interval   time.Duration
+}
+
+// StreamInfo describes one data connection once it is established.
+type StreamInfo struct {
+	// ID is the iperf3-compatible stream id: 1, 3, 4, 5, …
+	ID     int
+	Dir    Dir
+	Local  net.Addr
+	Remote net.Addr
+}
+
+// Start is emitted once every data connection is up, just before data flows.
+type Start struct {
+	Side    Side
+	Version string
+	// PeerFlowscope is true when the peer negotiated flowscope extensions,
+	// false for a stock iperf3 peer.
+	PeerFlowscope bool
+	Cookie        string
+	// Host and Port: the server connected to (client) or the client accepted
+	// (server).
+	Host      string
+	Port      int
+	Params    TestParams
+	Streams   []StreamInfo
+	Timestamp time.Time
+	// MSS is the control connection's TCP maximum segment size.
+	MSS int
+	// SndBuf and RcvBuf are the first data socket's actual buffer sizes.
+	SndBuf, RcvBuf int
+	// ConnectTimes are the per-stream connect durations (client only).
+	ConnectTimes []time.Duration
+}
+
+// TCPStats is what TCP_INFO says about one socket.
+type TCPStats struct {
+	Valid       bool
+	Retransmits uint64 // in the interval (or total, in results)
+	SndCwnd     uint64 // bytes
+	SndWnd      uint64 // bytes, the peer's advertised window
+	RTT         uint32 // µs
+	RTTVar      uint32 // µs
+	PMTU        uint32
+	BytesAcked  uint64 // cumulative, payload only
+}
+
+// StreamSample is one stream in one interval.
+type StreamSample struct {
+	ID  int
+	Dir Dir
+	// Bytes moved in this interval: written (Send) or read (Recv).
+	Bytes uint64
+	// Total bytes moved since the measured test started.
+	Total uint64
+	// Acked is the sender's delivered bytes in this interval (TCP_INFO
+	// bytes_acked), zero for receivers or when TCP_INFO is unavailable.
+	Acked uint64
+	TCP   TCPStats
+	State StreamState
+	// StalledFor is how long the stream has moved no bytes (when stalled).
+	StalledFor time.Duration
+	// Err is the reason a failed stream failed.
+	Err string
+}
+
+// Sum aggregates the streams of one direction in one interval.
+type Sum struct {
+	Streams     int
+	Bytes       uint64
+	Acked       uint64
+	Retransmits uint64
+	HasTCP      bool
+}
+
+// Sample is one reporting interval: every stream and the exact sums of the
+// same interval. Start and End are measured from the start of the test (or
+// of the measured part, after an omit period).
+type Sample struct {
+	Side    Side
+	Seq     int
+	Start   time.Duration
+	End     time.Duration
+	Omitted bool
+	Streams []StreamSample
+	// Sent sums the streams this side sends on, Received those it reads.
+	Sent     Sum
+	Received Sum
+}
+
+// Seconds returns the interval's length in seconds.
+func (s *Sample) Seconds() float64 { return (s.End - s.Start).Seconds() }
+
+// Progress is emitted during setup as data connections come up.
+type Progress struct {
+	Side      Side
+	Connected int
+	Total     int
+}
+
+// StreamResult is one stream's totals at the end of the test, with the
+// peer's view of the same stream when the peer reported it.
+type StreamResult struct {
+	ID  int
+	Dir Dir
+	// Bytes moved by this side, excluding any omit period.
+	Bytes uint64
+	// Seconds this side measured the stream for.
+	Seconds float64
+	// PeerBytes and PeerSeconds are the peer's count for the same stream.
+	PeerBytes   uint64
+	PeerSeconds float64
+	HasPeer     bool
+	// Retransmits of the sending side (local or peer); -1 if unknown.
+	Retransmits int64
+	MaxSndCwnd  uint64
+	MaxSndWnd   uint64
+	MinRTT      uint32
+	MaxRTT      uint32
+	MeanRTT     uint32
+	HasTCPInfo  bool
+	Err         string
+}
+
+// CPU is process CPU use over the test, in percent of one core.
+type CPU struct {
+	Total, User, System float64
+}
+
+// End is emitted once when the test is over, successful or not.
+type End struct {
+	Side    Side
+	Streams []StreamResult
+	// Seconds is the measured test length on this side.
+	Seconds    float64
+	LocalCPU   CPU
+	RemoteCPU  CPU
+	HasRemote  bool
+	Congestion string // local
+	// PeerCongestion is the congestion control the peer reported.
+	PeerCongestion string
+	// Err is non-nil when the test failed or ended early.
+	Err error
+}
+
+func (*Start) event()    {}
+func (*Sample) event()   {}
+func (*Progress) event() {}
+func (*End) event()      {}
+
+// StreamID returns the iperf3-compatible id of the stream at position idx
+// (0-based): 1, 3, 4, 5, …
+func StreamID(idx int) int {
+	if idx == 0 {
+		return 1
+	}
+	return idx + 2
+}

@@ -1,0 +1,279 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// flow is one data connection and the goroutine that moves its bytes. The
+// hot path touches only conn and the atomic counter.
+type flow struct {
+	idx int
+	id  int
+	dir Dir
+	// preamble is how many bytes this side wrote before the payload
+	// (cookie, stream header); TCP_INFO bytes_acked counts them.
+	preamble uint64
+
+	conn *net.TCPConn
+	raw  syscall.RawConn
+
+	bytes    atomic.Uint64 // bytes written (Send) or read (Recv)
+	stopping atomic.Bool
+	done     chan struct{}
+	started  bool  // run was launched; done will close
+	err      error // set before done is closed
+	eof      bool  // receiver saw the peer's orderly end
+
+	// sampler-owned state, touched only by the sampler under its lock
+	s flowStats
+}
+
+// flowStats is the sampler's bookkeeping for one flow.
+type flowStats struct {
+	last, base           uint64 // counter at the previous sample / measured start
+	lastAcked, baseAcked uint64
+	lastRetr, baseRetr   uint64
+	lastMove             time.Duration // when bytes last moved
+	maxCwnd, maxSndWnd   uint64
+	minRTT, maxRTT       uint32
+	rttSum, rttN         uint64
+	hasTCP               bool
+}
+
+func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("stream %d: %w", StreamID(idx), err)
+	}
+	return &flow{
+		idx:      idx,
+		id:       StreamID(idx),
+		dir:      dir,
+		preamble: uint64(preamble),
+		conn:     conn,
+		raw:      raw,
+		done:     make(chan struct{}),
+	}, nil
+}
+
+// byteLimit ends a test once a total byte count has moved (-n).
+type byteLimit struct {
+	limit uint64
+	total atomic.Uint64
+	once  sync.Once
+	hit   chan struct{}
+}
+
+func newByteLimit(n int64) *byteLimit {
+	if n <= 0 {
+		return nil
+	}
+	return &byteLimit{limit: uint64(n), hit: make(chan struct{})}
+}
+
+// add counts n bytes and reports whether the limit is reached.
+func (l *byteLimit) add(n int) bool {
+	if l.total.Add(uint64(n)) >= l.limit {
+		l.once.Do(func() { close(l.hit) })
+		return true
+	}
+	return false
+}
+
+// reached returns a channel closed when the limit is hit (nil: never).
+func (l *byteLimit) reached() <-chan struct{} {
+	if l == nil {
+		return nil
+	}
+	return l.hit
+}
+
+// run moves bytes until stopped or the connection fails. buf is the
+// payload (senders may share one read-only buffer) or the read buffer.
+func (f *flow) run(buf []byte, limit *byteLimit) {
+	defer close(f.done)
+	defer func() {
+		if r := recover(); r != nil {
+			f.err = fmt.Errorf("stream %d: internal error: %v\n%s", f.id, r, debug.Stack())
+		}
+	}()
+	if f.dir == Send {
+		f.err = f.send(buf, limit)
+	} else {
+		f.err = f.recv(buf, limit)
+	}
+}
+
+func (f *flow) send(buf []byte, limit *byteLimit) error {
+	for !f.stopping.Load() {
+		n, err := f.conn.Write(buf)
+		f.bytes.Add(uint64(n))
+		if err != nil {
+			if f.stopping.Load() {
+				return nil
+			}
+			return fmt.Errorf("stream %d: write: %w", f.id, err)
+		}
+		if limit != nil && limit.add(n) {
+			return nil // -n reached: this sender is done
+		}
+	}
+	return nil
+}
+
+func (f *flow) recv(buf []byte, limit *byteLimit) error {
+	for {
+		n, err := f.conn.Read(buf)
+		f.bytes.Add(uint64(n))
+		if limit != nil && n > 0 {
+			limit.add(n)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				f.eof = true
+				return nil
+			}
+			if f.stopping.Load() {
+				return nil
+			}
+			return fmt.Errorf("stream %d: read: %w", f.id, err)
+		}
+	}
+}
+
+// blockBoundaryGrace bounds how long a sender to a stock peer may take to
+// finish the block it is writing.
+const blockBoundaryGrace = 5 * time.Second
+
+// stopSending ends a sender. With drain (a flowscope peer) a blocked write
+// is cut short at once and the write side shut down, so the peer reads to
+// EOF after the last byte. A stock iperf3 peer reads whole blocks with
+// blocking reads, so there the sender finishes its current block first
+// (bounded by blockBoundaryGrace) and nothing is shut down.
+func (f *flow) stopSending(drain bool) {
+	f.stopping.Store(true)
+	if !drain {
+		t := time.NewTimer(blockBoundaryGrace)
+		defer t.Stop()
+		select {
+		case <-f.done:
+			return
+		case <-t.C:
+		}
+	}
+	_ = f.conn.SetWriteDeadline(time.Now())
+	<-f.done
+	if drain {
+		_ = f.conn.CloseWrite()
+	}
+}
+
+// stopReceiving ends a receiver now, without waiting for EOF.
+func (f *flow) stopReceiving() {
+	f.stopping.Store(true)
+	_ = f.conn.SetReadDeadline(time.Now())
+	<-f.done
+}
+
+// failed reports whether the flow ended with an error.
+func (f *flow) failed() bool { return f.endErr() != nil }
+
+// endErr returns the flow's error once it has ended, nil while it runs.
+func (f *flow) endErr() error {
+	select {
+	case <-f.done:
+		return f.err
+	default:
+		return nil
+	}
+}
+
+// isTimeout reports whether err is a deadline expiry.
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// flowSet is every flow of one test.
+type flowSet []*flow
+
+// start launches every flow's goroutine.
+func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit) {
+	for _, f := range fs {
+		f.started = true
+		if f.dir == Send {
+			go f.run(sendBuf, limit)
+		} else {
+			go f.run(make([]byte, recvBufSize), limit)
+		}
+	}
+}
+
+// stopSenders stops every sender in parallel (see stopSending).
+func (fs flowSet) stopSenders(drain bool) {
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		if f.dir == Send {
+			wg.Add(1)
+			go func() { defer wg.Done(); f.stopSending(drain) }()
+		}
+	}
+	wg.Wait()
+}
+
+// waitReceivers waits until every receiver saw EOF or failed, at most
+// until timeout fires; it reports whether all finished.
+func (fs flowSet) waitReceivers(timeout <-chan time.Time) bool {
+	for _, f := range fs {
+		if f.dir != Recv {
+			continue
+		}
+		select {
+		case <-f.done:
+		case <-timeout:
+			return false
+		}
+	}
+	return true
+}
+
+// stopReceivers ends every receiver that is still reading.
+func (fs flowSet) stopReceivers() {
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		if f.dir == Recv {
+			wg.Add(1)
+			go func() { defer wg.Done(); f.stopReceiving() }()
+		}
+	}
+	wg.Wait()
+}
+
+// closeAll closes every connection and waits for every goroutine.
+func (fs flowSet) closeAll() {
+	for _, f := range fs {
+		f.stopping.Store(true)
+		_ = f.conn.Close()
+	}
+	for _, f := range fs {
+		if f.started {
+			<-f.done
+		}
+	}
+}
+
+// allFailed reports whether every flow ended with an error.
+func (fs flowSet) allFailed() bool {
+	for _, f := range fs {
+		if !f.failed() {
+			return false
+		}
+	}
+	return len(fs) > 0
+}

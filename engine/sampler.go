@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"sync"
+	"time"
+
+	"github.com/flowscope/flowscope/sysctl"
+)
+
+// sampler reads every flow's counters on ticks aligned to the test start
+// and emits one Sample per interval. It is the only reader of the flows'
+// counters besides the final results.
+type sampler struct {
+	side      Side
+	flows     flowSet
+	interval  time.Duration
+	omit      time.Duration
+	expected  time.Duration // expected measured length, 0 if unknown
+	stallWin  time.Duration
+	emit      func(Event)
+	readTCP   bool
+	mu        sync.Mutex
+	t0        time.Time     // test start (TEST_RUNNING)
+	measured  time.Time     // start of the measured part (after omit)
+	prevEnd   time.Duration // end of the previous interval, from phase start
+	inOmit    bool
+	seq       int
+	tick      int64 // index of the last scheduled tick in this phase
+	final     *Sample
+	stop      chan struct{}
+	stopped   chan struct{}
+	stopOnce  sync.Once
+	finalized bool
+}
+
+func newSampler(side Side, flows flowSet, p TestParams, stallWin time.Duration, emit func(Event)) *sampler {
+	if stallWin <= 0 {
+		stallWin = time.Second
+	}
+	return &sampler{
+		side:     side,
+		flows:    flows,
+		interval: p.Interval,
+		omit:     p.Omit,
+		expected: p.Duration,
+		stallWin: stallWin,
+		emit:     emit,
+		readTCP:  true,
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+}
+
+// begin marks the test start and starts the ticking goroutine.
+func (s *sampler) begin(t0 time.Time) {
+	s.t0 = t0
+	s.measured = t0
+	s.inOmit = s.omit > 0
+	if s.inOmit {
+		s.measured = t0.Add(s.omit)
+	}
+	go s.loop()
+}
+
+// phaseStart is the time intervals are currently measured from.
+func (s *sampler) phaseStart() time.Time {
+	if s.inOmit {
+		return s.t0
+	}
+	return s.measured
+}
+
+// nextTick returns the next tick time and whether it ends the omit period.
+func (s *sampler) nextTick() (time.Time, bool) {
+	base := s.phaseStart()
+	// After a late tick, skip the ticks already past rather than firing
+	// them in a burst of tiny intervals.
+	k := max(s.tick+1, int64(s.prevEnd/s.interval)+1)
+	for {
+		d := time.Duration(k) * s.interval
+		if s.inOmit {
+			if d >= s.omit {
+				return s.t0.Add(s.omit), true
+			}
+			s.tick = k
+			return base.Add(d), false
+		}
+		// The tick nearest the expected end is left to the final sample,
+		// so the last interval has its real length and no sliver follows.
+		if s.expected > 0 && d > s.expected-s.interval/4 && d < s.expected+s.interval/4 {
+			k++
+			continue
+		}
+		s.tick = k
+		return base.Add(d), false
+	}
+}
+
+func (s *sampler) loop() {
+	defer close(s.stopped)
+	if s.interval <= 0 && !s.inOmit {
+		<-s.stop
+		return
+	}
+	for {
+		s.mu.Lock()
+		var at time.Time
+		var endsOmit bool
+		if s.interval <= 0 {
+			at, endsOmit = s.t0.Add(s.omit), true
+		} else {
+			at, endsOmit = s.nextTick()
+		}
+		s.mu.Unlock()
+		t := time.NewTimer(time.Until(at))
+		select {
+		case <-s.stop:
+			t.Stop()
+			return
+		case <-t.C:
+			// The timer's own value may lie a little before at; intervals
+			// use the real time they were read at.
+			now := time.Now()
+			if now.Before(at) {
+				now = at
+			}
+			s.mu.Lock()
+			if s.interval > 0 || endsOmit {
+				s.sampleLocked(now, endsOmit, false)
+			}
+			s.mu.Unlock()
+			if s.interval <= 0 {
+				<-s.stop
+				return
+			}
+		}
+	}
+}
+
+// finish stops the ticks and takes the final sample at now; flows must be
+// stopped (or their final counts otherwise settled) before.
+func (s *sampler) finish(now time.Time) *Sample {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.stopped
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finalized {
+		return s.final
+	}
+	s.finalized = true
+	if s.inOmit {
+		// Ended during the omit period: nothing was measured.
+		s.sampleLocked(now, true, true)
+		s.prevEnd = 0
+		return nil
+	}
+	s.final = s.sampleLocked(now, false, true)
+	return s.final
+}
+
+// measuredSeconds is the length of the measured part so far.
+func (s *sampler) measuredSeconds() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prevEnd.Seconds()
+}
+
+// sampleLocked reads every flow and emits one Sample ending at now.
+func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
+	end := now.Sub(s.phaseStart())
+	if final && !s.inOmit && end-s.prevEnd < time.Millisecond && s.seq > 0 {
+		// Nothing left to report: the previous interval already ended here.
+		return nil
+	}
+	smp := &Sample{
+		Side:    s.side,
+		Seq:     s.seq,
+		Start:   s.prevEnd,
+		End:     end,
+		Omitted: s.inOmit,
+		Streams: make([]StreamSample, len(s.flows)),
+	}
+	s.seq++
+	for i, f := range s.flows {
+		ss := &smp.Streams[i]
+		s.readFlow(f, ss, end)
+		sum := &smp.Sent
+		if f.dir == Recv {
+			sum = &smp.Received
+		}
+		sum.Streams++
+		sum.Bytes += ss.Bytes
+		sum.Acked += ss.Acked
+		if ss.TCP.Valid {
+			sum.HasTCP = true
+			sum.Retransmits += ss.TCP.Retransmits
+		}
+	}
+	if s.emit != nil {
+		s.emit(smp)
+	}
+	s.prevEnd = end
+	if endsOmit && s.inOmit {
+		s.inOmit = false
+		s.prevEnd = 0
+		s.tick = 0
+		for _, f := range s.flows {
+			f.s.base = f.s.last
+			f.s.baseAcked = f.s.lastAcked
+			f.s.baseRetr = f.s.lastRetr
+			f.s.maxCwnd, f.s.maxSndWnd, f.s.minRTT, f.s.maxRTT, f.s.rttSum, f.s.rttN = 0, 0, 0, 0, 0, 0
+			f.s.lastMove = 0
+		}
+	}
+	return smp
+}
+
+// readFlow fills ss from f's counters and, for senders, TCP_INFO.
+func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
+	st := &f.s
+	cur := f.bytes.Load()
+	ss.ID, ss.Dir = f.id, f.dir
+	ss.Bytes = cur - st.last
+	st.last = cur
+	ss.Total = cur - st.base
+	moved := ss.Bytes > 0
+	if f.dir == Send && s.readTCP {
+		if ti, err := sysctl.ReadTCPInfo(f.raw); err == nil {
+			acked := ti.BytesAcked
+			if acked > f.preamble+1 {
+				acked -= f.preamble + 1 // SYN and our preamble
+			} else {
+				acked = 0
+			}
+			if st.hasTCP {
+				ss.Acked = acked - min(acked, st.lastAcked)
+			} else {
+				ss.Acked = acked
+				st.baseRetr = uint64(ti.TotalRetrans)
+				st.lastRetr = uint64(ti.TotalRetrans)
+			}
+			st.lastAcked = acked
+			st.hasTCP = true
+			retr := uint64(ti.TotalRetrans)
+			ss.TCP = TCPStats{
+				Valid:       true,
+				Retransmits: retr - min(retr, st.lastRetr),
+				SndCwnd:     uint64(ti.SndCwnd) * uint64(ti.SndMSS),
+				SndWnd:      uint64(ti.SndWnd),
+				RTT:         ti.RTT,
+				RTTVar:      ti.RTTVar,
+				PMTU:        ti.PMTU,
+				BytesAcked:  acked,
+			}
+			st.lastRetr = retr
+			st.maxCwnd = max(st.maxCwnd, ss.TCP.SndCwnd)
+			st.maxSndWnd = max(st.maxSndWnd, ss.TCP.SndWnd)
+			if ti.RTT > 0 {
+				if st.minRTT == 0 || ti.RTT < st.minRTT {
+					st.minRTT = ti.RTT
+				}
+				st.maxRTT = max(st.maxRTT, ti.RTT)
+				st.rttSum += uint64(ti.RTT)
+				st.rttN++
+			}
+			moved = ss.Acked > 0
+		}
+	}
+	if moved || st.lastMove == 0 && end < s.stallWin {
+		st.lastMove = end
+	}
+	select {
+	case <-f.done:
+		if f.err != nil {
+			ss.State = StateFailed
+			ss.Err = f.err.Error()
+		} else {
+			ss.State = StateClosed
+		}
+	default:
+		ss.State = StateRunning
+		if !moved && end-st.lastMove >= s.stallWin {
+			ss.State = StateStalled
+			ss.StalledFor = end - st.lastMove
+		}
+	}
+}

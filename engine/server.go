@@ -1,0 +1,548 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/flowscope/flowscope/sysctl"
+	"github.com/flowscope/flowscope/wire"
+)
+
+// ErrServerClosed is returned by Serve after its context was cancelled.
+var ErrServerClosed = errors.New("flowscope: server closed")
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// OneOff makes Serve return after one test (-1).
+	OneOff bool
+	// StallWindow is how long a stream may move nothing before it is
+	// marked stalled.
+	StallWindow time.Duration
+	// Interval is the server's own reporting interval (-i on the server).
+	Interval time.Duration
+	// Log receives one line per notable event (rejected connections,
+	// protocol errors). Nil discards them.
+	Log func(msg string)
+}
+
+// Server serves iperf3-protocol tests, one at a time, on one listener.
+type Server struct {
+	cfg  ServerConfig
+	emit func(Event)
+
+	mu     sync.Mutex
+	active *serverTest
+	emitMu sync.Mutex
+	wg     sync.WaitGroup
+}
+
+// NewServer returns a server that reports each test through emit (which may
+// be nil); emit is called one event at a time.
+func NewServer(cfg ServerConfig, emit func(Event)) *Server {
+	if emit == nil {
+		emit = func(Event) {}
+	}
+	if cfg.Log == nil {
+		cfg.Log = func(string) {}
+	}
+	return &Server{cfg: cfg, emit: emit}
+}
+
+// Listen opens the server's listening socket. Its backlog is the kernel's
+// maximum (net.core.somaxconn), which Go uses for every listener.
+func Listen(ctx context.Context, network, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, unwrapOpError(err))
+	}
+	return ln, nil
+}
+
+// Backlog returns the listen backlog the kernel grants (somaxconn), or 0
+// when unknown.
+func Backlog() int {
+	n, err := sysctl.Somaxconn()
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// Serve accepts connections on ln until ctx is cancelled (then it returns
+// ErrServerClosed) or, with OneOff, until one test has finished (nil). It
+// closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		_ = ln.Close()
+	}()
+	oneDone := make(chan struct{})
+	var once sync.Once
+	var acceptErr error
+	backoff := time.Duration(0)
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// EMFILE and friends: back off and retry, like net/http.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.cfg.Log(fmt.Sprintf("accept: %v; retrying in %v", err, backoff))
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+				}
+				continue
+			}
+			acceptErr = fmt.Errorf("accept: %w", err)
+			break
+		}
+		backoff = 0
+		tc := conn.(*net.TCPConn)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if s.handle(ctx, tc) && s.cfg.OneOff {
+				once.Do(func() { close(oneDone); cancel() })
+			}
+		}()
+	}
+	s.wg.Wait()
+	select {
+	case <-oneDone:
+		return nil
+	default:
+	}
+	if acceptErr != nil {
+		return acceptErr
+	}
+	return ErrServerClosed
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// handle reads a new connection's cookie and routes it: a data connection
+// of the test in setup, a control connection starting a test, or a
+// connection refused because the server is busy. It reports whether a test
+// ran on this connection.
+func (s *Server) handle(ctx context.Context, conn *net.TCPConn) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(setupTimeout))
+	cookie, err := wire.ReadCookie(conn)
+	if err != nil {
+		s.cfg.Log(fmt.Sprintf("%s: no cookie: %v", conn.RemoteAddr(), describeCtlErr(err)))
+		_ = conn.Close()
+		return false
+	}
+	s.mu.Lock()
+	t := s.active
+	if t != nil && t.cookie == cookie {
+		s.mu.Unlock()
+		t.addStream(conn)
+		return false
+	}
+	if t != nil {
+		s.mu.Unlock()
+		s.cfg.Log(fmt.Sprintf("%s: refused, a test is running", conn.RemoteAddr()))
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = wire.WriteState(conn, wire.AccessDenied)
+		_ = conn.Close()
+		return false
+	}
+	t = &serverTest{srv: s, cookie: cookie, ctl: conn, streamCh: make(chan struct{}, 1)}
+	s.active = t
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.active = nil
+		s.mu.Unlock()
+	}()
+	var mu sync.Mutex
+	emit := func(ev Event) { mu.Lock(); defer mu.Unlock(); s.emit(ev) }
+	end, err := t.run(ctx, emit)
+	if end == nil {
+		end = &End{Side: SideServer}
+	}
+	end.Err = err
+	if err != nil {
+		s.cfg.Log(fmt.Sprintf("%s: test failed: %v", conn.RemoteAddr(), err))
+	}
+	emit(end)
+	return true
+}
+
+// serverTest is one test from its control connection to its results.
+type serverTest struct {
+	srv    *Server
+	cookie string
+	ctl    *net.TCPConn
+
+	mu        sync.Mutex
+	accepting bool
+	roles     bool
+	params    *wire.Params
+	expected  int
+	slots     []*net.TCPConn
+	nextIdx   int
+	count     int
+	streamCh  chan struct{} // signalled on each new stream
+	setupErrs setupFailures
+}
+
+// addStream takes a data connection that presented this test's cookie.
+func (t *serverTest) addStream(conn *net.TCPConn) {
+	reject := func(why string) {
+		t.srv.cfg.Log(fmt.Sprintf("%s: data connection refused: %s", conn.RemoteAddr(), why))
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = wire.WriteState(conn, wire.AccessDenied)
+		_ = conn.Close()
+	}
+	t.mu.Lock()
+	accepting, roles := t.accepting, t.roles
+	t.mu.Unlock()
+	if !accepting {
+		reject("the test is not accepting streams")
+		return
+	}
+	idx := -1
+	if roles {
+		var b [wire.StreamHeaderSize]byte
+		if _, err := ioReadFull(conn, b[:]); err != nil {
+			reject(fmt.Sprintf("no stream header: %v", describeCtlErr(err)))
+			return
+		}
+		h, err := wire.DecodeStreamHeader(b[:])
+		if err != nil {
+			reject(err.Error())
+			return
+		}
+		idx = int(h.Index)
+		t.mu.Lock()
+		p := t.params
+		t.mu.Unlock()
+		clientSends := streamDir(SideClient, idx, int(p.Parallel), p.Reverse, p.Bidirectional) == Send
+		if clientSends != (h.Role == wire.ClientSends) {
+			reject(fmt.Sprintf("stream index %d declared the wrong role", idx))
+			return
+		}
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.accepting {
+		reject("the test is not accepting streams")
+		return
+	}
+	if idx < 0 {
+		idx = t.nextIdx
+		t.nextIdx++
+	}
+	if idx >= t.expected || t.slots[idx] != nil {
+		reject(fmt.Sprintf("unexpected stream index %d", idx))
+		return
+	}
+	t.slots[idx] = conn
+	t.count++
+	select {
+	case t.streamCh <- struct{}{}:
+	default:
+	}
+}
+
+// closeSlots closes any data connection accepted so far.
+func (t *serverTest) closeSlots() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.accepting = false
+	for _, c := range t.slots {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// fail answers the client with SERVER_ERROR and returns err.
+func (t *serverTest) fail(code wire.ErrorCode, err error) error {
+	_ = t.ctl.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = wire.WriteServerError(t.ctl, code, 0)
+	return err
+}
+
+func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
+	defer t.ctl.Close()
+	ctl := t.ctl
+	_ = ctl.SetNoDelay(true)
+	br := wire.NewReader(ctl)
+	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
+	if err := wire.WriteState(ctl, wire.ParamExchange); err != nil {
+		return nil, err
+	}
+	msg, err := wire.ReadMessage(br, wire.MaxParamsSize)
+	if err != nil {
+		return nil, t.fail(wire.ErrRecvParams, fmt.Errorf("read parameters: %w", describeCtlErr(err)))
+	}
+	p, err := wire.UnmarshalParams(msg)
+	if err != nil {
+		return nil, t.fail(wire.ErrRecvParams, err)
+	}
+	if err := validateParams(p); err != nil {
+		return nil, t.fail(wire.ErrFlowscopeParam, err)
+	}
+	var ext *wire.Extensions
+	if p.Flowscope != nil {
+		ext = &wire.Extensions{Version: Version}
+		for _, x := range ourExtensions {
+			if p.Flowscope.Has(x) {
+				ext.Extensions = append(ext.Extensions, x)
+			}
+		}
+		js, _ := json.Marshal(ext)
+		if err := wire.WriteState(ctl, wire.ExtAccept); err != nil {
+			return nil, err
+		}
+		if err := wire.WriteMessage(ctl, js); err != nil {
+			return nil, err
+		}
+	} else if p.Parallel > 128 {
+		t.srv.cfg.Log(fmt.Sprintf("%s: stock iperf3 client asks for %d streams", ctl.RemoteAddr(), p.Parallel))
+	}
+	n := int(p.Parallel)
+	if p.Bidirectional {
+		n *= 2
+	}
+	t.mu.Lock()
+	t.params = p
+	t.roles = ext.Has(wire.ExtRoles)
+	t.expected = n
+	t.slots = make([]*net.TCPConn, n)
+	t.accepting = true
+	t.mu.Unlock()
+	defer t.closeSlots()
+	if err := wire.WriteState(ctl, wire.CreateStreams); err != nil {
+		return nil, err
+	}
+	_ = ctl.SetDeadline(time.Time{})
+
+	// Wait for every stream; give up after setupTimeout without progress.
+	ctlState := readStateAsync(br)
+	progress := time.NewTimer(setupTimeout)
+	defer progress.Stop()
+	for {
+		t.mu.Lock()
+		done := t.count == t.expected
+		t.mu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-t.streamCh:
+			progress.Reset(setupTimeout)
+		case <-progress.C:
+			t.mu.Lock()
+			got := t.count
+			t.mu.Unlock()
+			return nil, t.fail(wire.ErrFlowscopeParam, fmt.Errorf("only %d of %d data connections arrived", got, n))
+		case sr := <-ctlState:
+			if sr.err != nil {
+				return nil, fmt.Errorf("client went away during setup: %w", describeCtlErr(sr.err))
+			}
+			return nil, fmt.Errorf("client sent %v during setup", sr.state)
+		case <-ctx.Done():
+			_ = wire.WriteState(ctl, wire.ServerTerminate)
+			return nil, errors.New("server shutting down")
+		}
+	}
+	t.mu.Lock()
+	t.accepting = false
+	slots := t.slots
+	t.mu.Unlock()
+
+	tp := paramsFromWire(p)
+	tp.Interval = t.srv.cfg.Interval
+	opts := sockOpts{window: int(p.Window), congestion: p.Congestion}
+	flows := make(flowSet, 0, n)
+	for idx, conn := range slots {
+		dir := streamDir(SideServer, idx, int(p.Parallel), p.Reverse, p.Bidirectional)
+		o := opts
+		if dir == Send && p.Bandwidth > 0 {
+			o.pacing = uint64(p.Bandwidth) / 8
+		}
+		f, err := newFlow(idx, dir, conn, 0)
+		if err == nil {
+			err = o.apply(f.raw)
+		}
+		if err != nil {
+			return nil, t.fail(wire.ErrSetBuf2, fmt.Errorf("stream %d: %w", StreamID(idx), err))
+		}
+		flows = append(flows, f)
+	}
+	defer flows.closeAll()
+
+	if err := wire.WriteState(ctl, wire.TestStart); err != nil {
+		return nil, err
+	}
+	if err := wire.WriteState(ctl, wire.TestRunning); err != nil {
+		return nil, err
+	}
+	host, port := hostPort(ctl.RemoteAddr())
+	start := &Start{
+		Side:          SideServer,
+		Version:       Version,
+		PeerFlowscope: ext != nil,
+		Cookie:        t.cookie,
+		Host:          host,
+		Port:          port,
+		Params:        tp,
+		Timestamp:     time.Now(),
+		MSS:           mss(mustRaw(ctl)),
+	}
+	for _, f := range flows {
+		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.conn.RemoteAddr()})
+	}
+	if len(flows) > 0 {
+		start.SndBuf, start.RcvBuf = bufSizes(flows[0].raw)
+	}
+	emit(start)
+	congestion := ""
+	if len(flows) > 0 {
+		congestion, _ = sysctl.Congestion(flows[0].raw)
+	}
+	drain := ext.Has(wire.ExtDrain)
+	smp := newSampler(SideServer, flows, tp, t.srv.cfg.StallWindow, emit)
+	cpu := readCPU()
+	t0 := time.Now()
+	flows.start(newPayload(int(p.Len)), int(p.Len), nil)
+	smp.begin(t0)
+
+	// The client ends the test. A watchdog bounds how long we wait for it:
+	// the requested time plus 40 s, as iperf3 does, or for byte-limited
+	// tests 120 s without any data moving.
+	if p.Time > 0 {
+		_ = ctl.SetReadDeadline(t0.Add(time.Duration(p.Omit+p.Time)*time.Second + 40*time.Second))
+	}
+	idle := time.NewTicker(time.Second)
+	defer idle.Stop()
+	var lastTotal uint64
+	lastMove := time.Now()
+	var testErr error
+wait:
+	for {
+		select {
+		case sr := <-ctlState:
+			switch {
+			case sr.err != nil:
+				testErr = fmt.Errorf("control connection lost during the test: %w", describeCtlErr(sr.err))
+			case sr.state == wire.TestEnd:
+			case sr.state == wire.ClientTerminate:
+				testErr = errors.New("the client terminated the test")
+			default:
+				testErr = fmt.Errorf("unexpected control message %v during the test", sr.state)
+			}
+			break wait
+		case <-idle.C:
+			var total uint64
+			for _, f := range flows {
+				total += f.bytes.Load()
+			}
+			if total != lastTotal {
+				lastTotal, lastMove = total, time.Now()
+			} else if p.Time == 0 && time.Since(lastMove) > 120*time.Second {
+				testErr = t.fail(wire.ErrNoMsg, errors.New("no data moved for 120 s"))
+				break wait
+			}
+		case <-ctx.Done():
+			_ = wire.WriteState(ctl, wire.ServerTerminate)
+			testErr = errors.New("server shutting down")
+			break wait
+		}
+	}
+	if testErr != nil {
+		flows.closeAll()
+		smp.finish(time.Now())
+		end := &End{Side: SideServer, Seconds: smp.measuredSeconds(), LocalCPU: cpu.since(), Congestion: congestion}
+		end.Streams = localResults(flows, end.Seconds)
+		return end, testErr
+	}
+
+	flows.stopSenders(drain)
+	if drain {
+		timeout := time.NewTimer(drainTimeout)
+		flows.waitReceivers(timeout.C)
+		timeout.Stop()
+	}
+	flows.stopReceivers()
+	smp.finish(time.Now())
+	end := &End{Side: SideServer, Seconds: smp.measuredSeconds(), LocalCPU: cpu.since(), Congestion: congestion}
+	end.Streams = localResults(flows, end.Seconds)
+	// Close the data connections now, as iperf3 does at TEST_END: a stock
+	// client may sit in a blocking read of a whole block and only an EOF
+	// lets it go on to the results exchange.
+	flows.closeAll()
+
+	_ = ctl.SetDeadline(time.Now().Add(resultsTimeout))
+	if err := wire.WriteState(ctl, wire.ExchangeResults); err != nil {
+		return end, err
+	}
+	msg, err = wire.ReadMessage(br, wire.MaxResultsSize)
+	if err != nil {
+		return end, fmt.Errorf("read client results: %w", describeCtlErr(err))
+	}
+	peer, err := wire.UnmarshalResults(msg)
+	if err != nil {
+		return end, err
+	}
+	res, err := wireResults(end.Streams, end.LocalCPU, congestion).Marshal()
+	if err != nil {
+		return end, err
+	}
+	if err := wire.WriteMessage(ctl, res); err != nil {
+		return end, fmt.Errorf("send results: %w", err)
+	}
+	if err := mergePeer(end, peer); err != nil {
+		return end, err
+	}
+	if err := wire.WriteState(ctl, wire.DisplayResults); err != nil {
+		return end, err
+	}
+	// IPERF_DONE, or EOF from a client that closed at once; either is fine.
+	_, _ = wire.ReadState(br)
+	return end, nil
+}
+
+// validateParams rejects tests this server cannot run.
+func validateParams(p *wire.Params) error {
+	switch {
+	case p.UDP:
+		return errors.New("UDP tests are not supported yet")
+	case !p.TCP:
+		return errors.New("only TCP tests are supported")
+	case p.Parallel < 1 || p.Parallel > MaxParallel:
+		return fmt.Errorf("parallel %d out of range 1-%d", p.Parallel, MaxParallel)
+	case p.Len < 1 || p.Len > MaxBlockSize:
+		return fmt.Errorf("block length %d out of range 1-%d", p.Len, MaxBlockSize)
+	case p.Time < 0 || p.Time > 86400:
+		return fmt.Errorf("time %d out of range 0-86400", p.Time)
+	case p.Omit < 0 || p.Omit > 600:
+		return fmt.Errorf("omit %d out of range 0-600", p.Omit)
+	case p.Time == 0 && p.Num <= 0 && p.BlockCount <= 0:
+		return errors.New("test has neither a duration nor a byte count")
+	case p.Window < 0 || p.Window > 512<<20:
+		return fmt.Errorf("window %d out of range", p.Window)
+	case p.Bandwidth < 0:
+		return errors.New("negative bandwidth")
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flowscope/flowscope/wire"
+)
+
+// setupTimeout bounds every control-protocol step before the test runs.
+const setupTimeout = 10 * time.Second
+
+// resultsTimeout bounds the results exchange after the test.
+const resultsTimeout = 15 * time.Second
+
+// drainTimeout bounds how long receivers may take to read to EOF after the
+// senders stopped, when both sides agreed to drain.
+const drainTimeout = 10 * time.Second
+
+// ourExtensions is what flowscope offers and accepts.
+var ourExtensions = []string{wire.ExtRoles, wire.ExtManyStreams, wire.ExtDrain}
+
+// newPayload returns a block of random bytes that senders share read-only.
+func newPayload(size int) []byte {
+	b := make([]byte, size)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// streamDir returns the direction of the stream at idx as seen by side.
+func streamDir(side Side, idx, parallel int, reverse, bidir bool) Dir {
+	clientSends := !reverse
+	if bidir {
+		clientSends = idx < parallel
+	}
+	if (side == SideClient) == clientSends {
+		return Send
+	}
+	return Recv
+}
+
+// setupFailures counts stream setup errors by cause.
+type setupFailures struct {
+	total   int
+	byCause map[string]int
+	first   error
+}
+
+func (s *setupFailures) add(err error) {
+	if s.byCause == nil {
+		s.byCause = map[string]int{}
+	}
+	s.total++
+	s.byCause[failureCause(err)]++
+	if s.first == nil {
+		s.first = err
+	}
+}
+
+// err summarises the failures in one line, or returns nil.
+func (s *setupFailures) err(n int) error {
+	if s.total == 0 {
+		return nil
+	}
+	causes := make([]string, 0, len(s.byCause))
+	for c, k := range s.byCause {
+		causes = append(causes, fmt.Sprintf("%d %s", k, c))
+	}
+	sort.Strings(causes)
+	return fmt.Errorf("%d of %d data connections failed (%s); first: %w", s.total, n, strings.Join(causes, ", "), s.first)
+}
+
+// failureCause names the reason a connection failed, for counting.
+func failureCause(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "out of local ports (EADDRNOTAVAIL)"
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return "out of file descriptors (EMFILE)"
+	case isTimeout(err):
+		return "timed out"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timed out"
+	}
+	return "other"
+}
+
+// hostPort splits a net.Addr into host and port.
+func hostPort(a net.Addr) (string, int) {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String(), ta.Port
+	}
+	return a.String(), 0
+}
+
+// paramsFromWire converts a parameter document into TestParams.
+func paramsFromWire(p *wire.Params) TestParams {
+	return TestParams{
+		Protocol:   "TCP",
+		NumStreams: int(p.Parallel),
+		BlockSize:  int(p.Len),
+		Omit:       time.Duration(p.Omit) * time.Second,
+		Duration:   time.Duration(p.Time) * time.Second,
+		Bytes:      p.Num,
+		Reverse:    p.Reverse && !p.Bidirectional,
+		Bidir:      p.Bidirectional,
+		Rate:       uint64(max(p.Bandwidth, 0)),
+		Window:     int(p.Window),
+		Congestion: p.Congestion,
+	}
+}
+
+// readStateAsync reads one state byte in the background.
+func readStateAsync(r interface{ ReadByte() (byte, error) }) <-chan stateResult {
+	ch := make(chan stateResult, 1)
+	go func() {
+		b, err := r.ReadByte()
+		ch <- stateResult{wire.State(int8(b)), err}
+	}()
+	return ch
+}
+
+type stateResult struct {
+	state wire.State
+	err   error
+}
+
+func ioReadFull(c net.Conn, b []byte) (int, error) { return io.ReadFull(c, b) }

@@ -1,0 +1,279 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowscope/flowscope/engine"
+)
+
+// iperf3Path returns the stock iperf3 binary or skips the test.
+func iperf3Path(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("iperf3")
+	if err != nil {
+		t.Skip("iperf3 is not installed (apt-get install -y iperf3); interop tests skipped")
+	}
+	return p
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startIperf3Server runs `iperf3 -s -1` and waits until it accepts.
+func startIperf3Server(t *testing.T) int {
+	t.Helper()
+	bin := iperf3Path(t)
+	port := freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	cmd := exec.CommandContext(ctx, bin, "-s", "-1", "-p", strconv.Itoa(port), "-B", "127.0.0.1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("iperf3 server output:\n%s", out.String())
+		}
+	})
+	// Poll until the server listens: the readiness signal is a successful
+	// connect, which iperf3 -s answers by waiting for a cookie; an empty
+	// connection would occupy it, so probe with a listen attempt instead.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return port // taken: iperf3 is listening
+		}
+		ln.Close()
+		select {
+		case <-exited:
+			t.Fatalf("iperf3 -s exited early:\n%s", out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatal("iperf3 -s did not start listening")
+	return 0
+}
+
+type mode struct {
+	name  string
+	flags []string
+	apply func(*engine.Config)
+}
+
+var modes = []mode{
+	{"forward", nil, func(*engine.Config) {}},
+	{"reverse", []string{"-R"}, func(c *engine.Config) { c.Reverse = true }},
+	{"bidir", []string{"--bidir"}, func(c *engine.Config) { c.Bidir = true }},
+}
+
+// near reports whether a and b agree within what socket buffers can hold
+// when a stock peer stops reading at TEST_END.
+func near(a, b uint64) bool {
+	diff := int64(a) - int64(b)
+	if diff < 0 {
+		diff = -diff
+	}
+	return diff <= 64<<20 || float64(diff) <= 0.05*float64(max(a, b))
+}
+
+// TestFlowscopeClientIperf3Server: our client against `iperf3 -s`.
+func TestFlowscopeClientIperf3Server(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			port := startIperf3Server(t)
+			cfg := engine.DefaultConfig()
+			cfg.Host, cfg.Port = "127.0.0.1", port
+			cfg.Parallel, cfg.Duration = 4, 2*time.Second
+			cfg.Congestion = "cubic"
+			m.apply(&cfg)
+			var start *engine.Start
+			var mu sync.Mutex
+			end, err := engine.NewClient(cfg, func(ev engine.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				if s, ok := ev.(*engine.Start); ok {
+					start = s
+				}
+			}).Run(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if start == nil || start.PeerFlowscope {
+				t.Fatalf("start = %+v: the stock server must be detected as stock", start)
+			}
+			if len(end.Streams) != cfg.NumStreams() {
+				t.Fatalf("%d streams, want %d", len(end.Streams), cfg.NumStreams())
+			}
+			for _, s := range end.Streams {
+				if !s.HasPeer || s.Bytes == 0 || s.PeerBytes == 0 {
+					t.Errorf("stream %d (%v): local %d, iperf3 %d bytes", s.ID, s.Dir, s.Bytes, s.PeerBytes)
+					continue
+				}
+				if !near(s.Bytes, s.PeerBytes) {
+					t.Errorf("stream %d (%v): local %d, iperf3 %d bytes", s.ID, s.Dir, s.Bytes, s.PeerBytes)
+				}
+			}
+		})
+	}
+}
+
+// iperf3 -J end section, the parts we check.
+type iperfEnd struct {
+	End struct {
+		Streams []struct {
+			Sender   struct{ Socket, Bytes int64 } `json:"sender"`
+			Receiver struct{ Socket, Bytes int64 } `json:"receiver"`
+		} `json:"streams"`
+		SumSent     struct{ Bytes int64 } `json:"sum_sent"`
+		SumReceived struct{ Bytes int64 } `json:"sum_received"`
+	} `json:"end"`
+	Error string `json:"error"`
+}
+
+// TestIperf3ClientFlowscopeServer: `iperf3 -c` against our server.
+func TestIperf3ClientFlowscopeServer(t *testing.T) {
+	bin := iperf3Path(t)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			ln, err := engine.Listen(t.Context(), "tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ends := make(chan *engine.End, 1)
+			srv := engine.NewServer(engine.ServerConfig{OneOff: true, Log: func(m string) { t.Log("server: " + m) }}, func(ev engine.Event) {
+				if e, ok := ev.(*engine.End); ok {
+					ends <- e
+				}
+			})
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(context.Background(), ln) }()
+			port := ln.Addr().(*net.TCPAddr).Port
+
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			args := append([]string{"-c", "127.0.0.1", "-p", strconv.Itoa(port), "-P", "4", "-t", "2", "-C", "cubic", "-J"}, m.flags...)
+			out, err := exec.CommandContext(ctx, bin, args...).Output()
+			var doc iperfEnd
+			if jerr := json.Unmarshal(out, &doc); jerr != nil {
+				t.Fatalf("iperf3 output is not JSON (%v, exit %v):\n%s", jerr, err, out)
+			}
+			if err != nil || doc.Error != "" {
+				t.Fatalf("iperf3 failed: %v %s", err, doc.Error)
+			}
+			if err := <-served; err != nil {
+				t.Fatalf("Serve: %v", err)
+			}
+			srvEnd := <-ends
+			if srvEnd.Err != nil {
+				t.Fatalf("server: %v", srvEnd.Err)
+			}
+			want := 4
+			if m.name == "bidir" {
+				want = 8
+			}
+			if len(doc.End.Streams) != want || len(srvEnd.Streams) != want {
+				t.Fatalf("iperf3 shows %d streams, server %d, want %d", len(doc.End.Streams), len(srvEnd.Streams), want)
+			}
+			// iperf3 prints our server's counts verbatim: what the server
+			// sent or received per stream must appear exactly in iperf3's
+			// report of that stream's remote side.
+			var ours, theirs []int64
+			for _, s := range srvEnd.Streams {
+				ours = append(ours, int64(s.Bytes))
+			}
+			for _, s := range doc.End.Streams {
+				// The remote side is the receiver for streams the client
+				// sends on, the sender for those it receives on.
+				theirs = append(theirs, s.Receiver.Bytes, s.Sender.Bytes)
+			}
+			for i, b := range ours {
+				if !contains(theirs, b) {
+					t.Errorf("server stream %d counted %d bytes; iperf3's report has %v", srvEnd.Streams[i].ID, b, theirs)
+				}
+				if b == 0 {
+					t.Errorf("server stream %d moved nothing", srvEnd.Streams[i].ID)
+				}
+			}
+			if !near(uint64(doc.End.SumSent.Bytes), uint64(doc.End.SumReceived.Bytes)) {
+				t.Errorf("iperf3 sum_sent %d, sum_received %d", doc.End.SumSent.Bytes, doc.End.SumReceived.Bytes)
+			}
+		})
+	}
+}
+
+func contains(xs []int64, x int64) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBusyAnswerToIperf3: a stock client that arrives while a test runs
+// gets iperf3's "server is busy".
+func TestBusyAnswerToIperf3(t *testing.T) {
+	bin := iperf3Path(t)
+	ln, err := engine.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := engine.NewServer(engine.ServerConfig{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-served }()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	running := make(chan struct{})
+	var once sync.Once
+	cfg := engine.DefaultConfig()
+	cfg.Host, cfg.Port, cfg.Duration = "127.0.0.1", port, 3*time.Second
+	first := make(chan error, 1)
+	go func() {
+		_, err := engine.NewClient(cfg, func(ev engine.Event) {
+			if _, ok := ev.(*engine.Sample); ok {
+				once.Do(func() { close(running) })
+			}
+		}).Run(context.Background())
+		first <- err
+	}()
+	<-running
+	cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer ccancel()
+	out, err := exec.CommandContext(cctx, bin, "-c", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "1").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !strings.Contains(string(out), "busy") {
+		t.Errorf("iperf3 against a busy server: err %v, output:\n%s", err, out)
+	}
+	if err := <-first; err != nil {
+		t.Errorf("running test: %v", err)
+	}
+	_ = fmt.Sprint()
+}

@@ -1,0 +1,95 @@
+package sysctl
+
+import (
+	"fmt"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// TCPInfo is the subset of the kernel's struct tcp_info flowscope reports.
+type TCPInfo struct {
+	State        uint8
+	CAState      uint8
+	Retransmits  uint8 // consecutive RTOs in progress
+	Backoff      uint8
+	RTO          uint32 // µs
+	SndMSS       uint32
+	Unacked      uint32 // on a listening socket: accept-queue length
+	Sacked       uint32 // on a listening socket: backlog
+	Lost         uint32
+	PMTU         uint32
+	RTT          uint32 // µs
+	RTTVar       uint32 // µs
+	SndCwnd      uint32 // segments
+	TotalRetrans uint32
+	BytesAcked   uint64
+	BytesSent    uint64
+	NotsentBytes uint32
+	SndWnd       uint32
+	RcvWnd       uint32
+	LastDataRecv uint32 // ms ago
+	LastAckRecv  uint32 // ms ago
+	BusyTime     uint64 // µs
+	RwndLimited  uint64 // µs
+	SndbufLimit  uint64 // µs
+	DeliveryRate uint64 // bytes/s
+}
+
+// ReadTCPInfo reads TCP_INFO from the socket behind rc.
+func ReadTCPInfo(rc syscall.RawConn) (TCPInfo, error) {
+	var ti *unix.TCPInfo
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		ti, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	})
+	if err != nil {
+		return TCPInfo{}, fmt.Errorf("tcp_info: %w", err)
+	}
+	if serr != nil {
+		return TCPInfo{}, fmt.Errorf("tcp_info: %w", serr)
+	}
+	return TCPInfo{
+		State:        ti.State,
+		CAState:      ti.Ca_state,
+		Retransmits:  ti.Retransmits,
+		Backoff:      ti.Backoff,
+		RTO:          ti.Rto,
+		SndMSS:       ti.Snd_mss,
+		Unacked:      ti.Unacked,
+		Sacked:       ti.Sacked,
+		Lost:         ti.Lost,
+		PMTU:         ti.Pmtu,
+		RTT:          ti.Rtt,
+		RTTVar:       ti.Rttvar,
+		SndCwnd:      ti.Snd_cwnd,
+		TotalRetrans: ti.Total_retrans,
+		BytesAcked:   ti.Bytes_acked,
+		BytesSent:    ti.Bytes_sent,
+		NotsentBytes: ti.Notsent_bytes,
+		SndWnd:       ti.Snd_wnd,
+		RcvWnd:       ti.Rcv_wnd,
+		LastDataRecv: ti.Last_data_recv,
+		LastAckRecv:  ti.Last_ack_recv,
+		BusyTime:     ti.Busy_time,
+		RwndLimited:  ti.Rwnd_limited,
+		SndbufLimit:  ti.Sndbuf_limited,
+		DeliveryRate: ti.Delivery_rate,
+	}, nil
+}
+
+// Congestion returns the socket's TCP congestion control algorithm.
+func Congestion(rc syscall.RawConn) (string, error) {
+	var name string
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		name, serr = unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return "", fmt.Errorf("get TCP_CONGESTION: %w", err)
+	}
+	return name, nil
+}
