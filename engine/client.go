@@ -161,7 +161,7 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 
 	tp := c.testParams()
 	start := &Start{
-		Side: SideClient,
+		Side:          SideClient,
 		Version:       Version,
 		PeerFlowscope: ext != nil,
 		Cookie:        cookie,

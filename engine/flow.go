@@ -184,9 +184,6 @@ func (f *flow) stopReceiving() {
 	<-f.done
 }
 
-// failed reports whether the flow ended with an error.
-func (f *flow) failed() bool { return f.endErr() != nil }
-
 // endErr returns the flow's error once it has ended, nil while it runs.
 func (f *flow) endErr() error {
 	select {
@@ -266,14 +263,4 @@ func (fs flowSet) closeAll() {
 			<-f.done
 		}
 	}
-}
-
-// allFailed reports whether every flow ended with an error.
-func (fs flowSet) allFailed() bool {
-	for _, f := range fs {
-		if !f.failed() {
-			return false
-		}
-	}
-	return len(fs) > 0
 }

@@ -37,7 +37,6 @@ type Server struct {
 
 	mu     sync.Mutex
 	active *serverTest
-	emitMu sync.Mutex
 	wg     sync.WaitGroup
 }
 
@@ -199,7 +198,6 @@ type serverTest struct {
 	nextIdx   int
 	count     int
 	streamCh  chan struct{} // signalled on each new stream
-	setupErrs setupFailures
 }
 
 // addStream takes a data connection that presented this test's cookie.
