@@ -175,6 +175,9 @@ func TestServerSurvivesBadClients(t *testing.T) {
 		t.Error("server sent nothing to a garbage client")
 	}
 	garbage.Close()
+	if e := <-ts.ends; e.Err == nil {
+		t.Error("server reported success for a garbage client")
+	}
 
 	quitter, err := net.Dial("tcp", addr)
 	if err != nil {

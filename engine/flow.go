@@ -154,36 +154,6 @@ func (f *flow) recv(buf []byte, limit *byteLimit) error {
 // finish the block it is writing.
 const blockBoundaryGrace = 5 * time.Second
 
-// stopSending ends a sender. With drain (a flowscope peer) a blocked write
-// is cut short at once and the write side shut down, so the peer reads to
-// EOF after the last byte. A stock iperf3 peer reads whole blocks with
-// blocking reads, so there the sender finishes its current block first
-// (bounded by blockBoundaryGrace) and nothing is shut down.
-func (f *flow) stopSending(drain bool) {
-	f.stopping.Store(true)
-	if !drain {
-		t := time.NewTimer(blockBoundaryGrace)
-		defer t.Stop()
-		select {
-		case <-f.done:
-			return
-		case <-t.C:
-		}
-	}
-	_ = f.conn.SetWriteDeadline(time.Now())
-	<-f.done
-	if drain {
-		_ = f.conn.CloseWrite()
-	}
-}
-
-// stopReceiving ends a receiver now, without waiting for EOF.
-func (f *flow) stopReceiving() {
-	f.stopping.Store(true)
-	_ = f.conn.SetReadDeadline(time.Now())
-	<-f.done
-}
-
 // endErr returns the flow's error once it has ended, nil while it runs.
 func (f *flow) endErr() error {
 	select {
@@ -212,16 +182,41 @@ func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit) {
 	}
 }
 
-// stopSenders stops every sender in parallel (see stopSending).
+// stopSenders ends every sender. With drain (a flowscope peer) blocked
+// writes are cut short at once and each write side is shut down, so the
+// peer reads to EOF after the last byte. A stock iperf3 peer reads whole
+// blocks with blocking reads, so there each sender finishes the block it is
+// writing (bounded by blockBoundaryGrace) and nothing is shut down.
 func (fs flowSet) stopSenders(drain bool) {
-	var wg sync.WaitGroup
+	now := time.Now()
 	for _, f := range fs {
 		if f.dir == Send {
-			wg.Add(1)
-			go func() { defer wg.Done(); f.stopSending(drain) }()
+			f.stopping.Store(true)
+			if drain {
+				_ = f.conn.SetWriteDeadline(now)
+			}
 		}
 	}
-	wg.Wait()
+	grace := time.NewTimer(blockBoundaryGrace)
+	defer grace.Stop()
+	for _, f := range fs {
+		if f.dir != Send || !f.started {
+			continue
+		}
+		select {
+		case <-f.done:
+		case <-grace.C:
+			for _, g := range fs {
+				if g.dir == Send {
+					_ = g.conn.SetWriteDeadline(time.Now())
+				}
+			}
+			<-f.done
+		}
+		if drain {
+			_ = f.conn.CloseWrite()
+		}
+	}
 }
 
 // waitReceivers waits until every receiver saw EOF or failed, at most
@@ -242,14 +237,18 @@ func (fs flowSet) waitReceivers(timeout <-chan time.Time) bool {
 
 // stopReceivers ends every receiver that is still reading.
 func (fs flowSet) stopReceivers() {
-	var wg sync.WaitGroup
+	now := time.Now()
 	for _, f := range fs {
 		if f.dir == Recv {
-			wg.Add(1)
-			go func() { defer wg.Done(); f.stopReceiving() }()
+			f.stopping.Store(true)
+			_ = f.conn.SetReadDeadline(now)
 		}
 	}
-	wg.Wait()
+	for _, f := range fs {
+		if f.dir == Recv && f.started {
+			<-f.done
+		}
+	}
 }
 
 // closeAll closes every connection and waits for every goroutine.

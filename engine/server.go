@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"sync"
 	"time"
 
@@ -87,6 +88,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var once sync.Once
 	var acceptErr error
 	backoff := time.Duration(0)
+	var seq uint64 // accept order, which stock clients' streams rely on
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -109,13 +111,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		backoff = 0
 		tc := conn.(*net.TCPConn)
+		seq++
 		s.wg.Add(1)
-		go func() {
+		go func(seq uint64) {
 			defer s.wg.Done()
-			if s.handle(ctx, tc) && s.cfg.OneOff {
+			if s.handle(ctx, tc, seq) && s.cfg.OneOff {
 				once.Do(func() { close(oneDone); cancel() })
 			}
-		}()
+		}(seq)
 	}
 	s.wg.Wait()
 	select {
@@ -138,7 +141,7 @@ func isTemporary(err error) bool {
 // of the test in setup, a control connection starting a test, or a
 // connection refused because the server is busy. It reports whether a test
 // ran on this connection.
-func (s *Server) handle(ctx context.Context, conn *net.TCPConn) bool {
+func (s *Server) handle(ctx context.Context, conn *net.TCPConn, seq uint64) bool {
 	_ = conn.SetReadDeadline(time.Now().Add(setupTimeout))
 	cookie, err := wire.ReadCookie(conn)
 	if err != nil {
@@ -150,7 +153,7 @@ func (s *Server) handle(ctx context.Context, conn *net.TCPConn) bool {
 	t := s.active
 	if t != nil && t.cookie == cookie {
 		s.mu.Unlock()
-		t.addStream(conn)
+		t.addStream(conn, seq)
 		return false
 	}
 	if t != nil {
@@ -164,14 +167,13 @@ func (s *Server) handle(ctx context.Context, conn *net.TCPConn) bool {
 	t = &serverTest{srv: s, cookie: cookie, ctl: conn, streamCh: make(chan struct{}, 1)}
 	s.active = t
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.active = nil
-		s.mu.Unlock()
-	}()
 	var mu sync.Mutex
 	emit := func(ev Event) { mu.Lock(); defer mu.Unlock(); s.emit(ev) }
 	end, err := t.run(ctx, emit)
+	// The server is free again before anyone hears the test ended.
+	s.mu.Lock()
+	s.active = nil
+	s.mu.Unlock()
 	if end == nil {
 		end = &End{Side: SideServer}
 	}
@@ -195,13 +197,22 @@ type serverTest struct {
 	params    *wire.Params
 	expected  int
 	slots     []*net.TCPConn
-	nextIdx   int
+	pending   []acceptedConn // stock clients: streams in arrival, sorted at the end
 	count     int
 	streamCh  chan struct{} // signalled on each new stream
 }
 
+// acceptedConn is a data connection and its place in the accept order.
+type acceptedConn struct {
+	seq  uint64
+	conn *net.TCPConn
+}
+
 // addStream takes a data connection that presented this test's cookie.
-func (t *serverTest) addStream(conn *net.TCPConn) {
+// With the roles extension its header says where it belongs; from a stock
+// client, streams take their places in accept order, as iperf3 assigns
+// them (cookies are read concurrently, so arrival here may differ).
+func (t *serverTest) addStream(conn *net.TCPConn, seq uint64) {
 	reject := func(why string) {
 		t.srv.cfg.Log(fmt.Sprintf("%s: data connection refused: %s", conn.RemoteAddr(), why))
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
@@ -245,14 +256,24 @@ func (t *serverTest) addStream(conn *net.TCPConn) {
 		return
 	}
 	if idx < 0 {
-		idx = t.nextIdx
-		t.nextIdx++
+		if t.count >= t.expected {
+			reject("more data connections than streams")
+			return
+		}
+		t.pending = append(t.pending, acceptedConn{seq, conn})
+		if len(t.pending) == t.expected {
+			sort.Slice(t.pending, func(i, j int) bool { return t.pending[i].seq < t.pending[j].seq })
+			for i, a := range t.pending {
+				t.slots[i] = a.conn
+			}
+		}
+	} else {
+		if idx >= t.expected || t.slots[idx] != nil {
+			reject(fmt.Sprintf("unexpected stream index %d", idx))
+			return
+		}
+		t.slots[idx] = conn
 	}
-	if idx >= t.expected || t.slots[idx] != nil {
-		reject(fmt.Sprintf("unexpected stream index %d", idx))
-		return
-	}
-	t.slots[idx] = conn
 	t.count++
 	select {
 	case t.streamCh <- struct{}{}:
@@ -269,6 +290,9 @@ func (t *serverTest) closeSlots() {
 		if c != nil {
 			_ = c.Close()
 		}
+	}
+	for _, a := range t.pending {
+		_ = a.conn.Close()
 	}
 }
 

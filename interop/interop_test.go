@@ -204,24 +204,17 @@ func TestIperf3ClientFlowscopeServer(t *testing.T) {
 			if len(doc.End.Streams) != want || len(srvEnd.Streams) != want {
 				t.Fatalf("iperf3 shows %d streams, server %d, want %d", len(doc.End.Streams), len(srvEnd.Streams), want)
 			}
-			// iperf3 prints our server's counts verbatim: what the server
-			// sent or received per stream must appear exactly in iperf3's
-			// report of that stream's remote side.
-			var ours, theirs []int64
-			for _, s := range srvEnd.Streams {
-				ours = append(ours, int64(s.Bytes))
-			}
-			for _, s := range doc.End.Streams {
-				// The remote side is the receiver for streams the client
-				// sends on, the sender for those it receives on.
-				theirs = append(theirs, s.Receiver.Bytes, s.Sender.Bytes)
-			}
-			for i, b := range ours {
-				if !contains(theirs, b) {
-					t.Errorf("server stream %d counted %d bytes; iperf3's report has %v", srvEnd.Streams[i].ID, b, theirs)
+			// iperf3 prints our server's counts verbatim, stream by stream
+			// in the client's order (ids 1, 3, 4, …): the server's count of
+			// each stream must appear exactly as that stream's remote side.
+			for i, ours := range srvEnd.Streams {
+				s := doc.End.Streams[i]
+				theirs := s.Receiver.Bytes // the client sends, our server received
+				if ours.Dir == engine.Send {
+					theirs = s.Sender.Bytes
 				}
-				if b == 0 {
-					t.Errorf("server stream %d moved nothing", srvEnd.Streams[i].ID)
+				if int64(ours.Bytes) != theirs || ours.Bytes == 0 {
+					t.Errorf("stream %d (server %v): server counted %d bytes, iperf3 reports %d", ours.ID, ours.Dir, ours.Bytes, theirs)
 				}
 			}
 			if !near(uint64(doc.End.SumSent.Bytes), uint64(doc.End.SumReceived.Bytes)) {
@@ -229,15 +222,6 @@ func TestIperf3ClientFlowscopeServer(t *testing.T) {
 			}
 		})
 	}
-}
-
-func contains(xs []int64, x int64) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // TestBusyAnswerToIperf3: a stock client that arrives while a test runs

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/flowscope/flowscope/engine"
+	"github.com/flowscope/flowscope/units"
+)
+
+type mode int
+
+const (
+	modeClient mode = iota
+	modeServer
+	modeLoopback
+)
+
+// options is the parsed command line.
+type options struct {
+	mode       mode
+	cfg        engine.Config
+	json       bool
+	jsonStream bool
+	format     byte
+	verbose    bool
+	oneOff     bool
+	version    bool
+}
+
+var errHelp = errors.New("help requested")
+
+// newFlagSet declares every flag; parseArgs and usage share it.
+func newFlagSet() (*pflag.FlagSet, *rawFlags) {
+	fs := pflag.NewFlagSet("flowscope", pflag.ContinueOnError)
+	fs.SortFlags = false
+	r := &rawFlags{}
+	fs.BoolVarP(&r.server, "server", "s", false, "run as a server")
+	fs.StringVarP(&r.client, "client", "c", "", "run as a client connecting to `HOST`")
+	fs.BoolVar(&r.loopback, "loopback", false, "run a server and a client in this process on loopback (no second host needed)")
+	fs.IntVarP(&r.port, "port", "p", engine.DefaultPort, "server port")
+	fs.IntVarP(&r.parallel, "parallel", "P", 1, "number of parallel streams")
+	fs.StringVarP(&r.time, "time", "t", "10", "test duration in `SECONDS`")
+	fs.StringVarP(&r.bytes, "bytes", "n", "", "transmit this many `BYTES` instead of running for a time (K/M/G suffixes)")
+	fs.StringVarP(&r.interval, "interval", "i", "1", "`SECONDS` between reports (fractions allowed, 0 disables)")
+	fs.BoolVarP(&r.reverse, "reverse", "R", false, "reverse: the server sends, the client receives")
+	fs.BoolVar(&r.bidir, "bidir", false, "both directions at once")
+	fs.StringVarP(&r.length, "length", "l", "128K", "read/write block `SIZE`")
+	fs.StringVarP(&r.window, "window", "w", "", "socket buffer `SIZE` (SO_SNDBUF/SO_RCVBUF)")
+	fs.StringVarP(&r.bitrate, "bitrate", "b", "", "per-stream target `RATE` in bit/s (K/M/G), 0 = unlimited")
+	fs.StringVarP(&r.congestion, "congestion", "C", "", "TCP congestion control `ALGO` (e.g. cubic)")
+	fs.StringVarP(&r.omit, "omit", "O", "0", "omit the first `SECONDS` from the results")
+	fs.BoolVarP(&r.json, "json", "J", false, "output one JSON document in iperf3's schema")
+	fs.BoolVar(&r.jsonStream, "json-stream", false, "output one JSON event per line")
+	fs.BoolVarP(&r.ipv4, "version4", "4", false, "use IPv4 only")
+	fs.BoolVarP(&r.ipv6, "version6", "6", false, "use IPv6 only")
+	fs.StringVarP(&r.bind, "bind", "B", "", "bind to local `ADDRESS`")
+	fs.BoolVarP(&r.oneOff, "one-off", "1", false, "server: handle one test, then exit")
+	fs.StringVarP(&r.format, "format", "f", "a", "units: k/m/g/t bits, K/M/G/T bytes, a adaptive")
+	fs.BoolVarP(&r.verbose, "verbose", "V", false, "more detailed output")
+	fs.BoolVarP(&r.version, "version", "v", false, "print the version and exit")
+	fs.BoolVarP(&r.help, "help", "h", false, "show this help")
+	return fs, r
+}
+
+type rawFlags struct {
+	server, loopback, reverse, bidir, json, jsonStream bool
+	ipv4, ipv6, oneOff, verbose, version, help         bool
+	client, time, bytes, interval, length, window      string
+	bitrate, congestion, omit, bind, format            string
+	port, parallel                                     int
+}
+
+func usage() string {
+	fs, _ := newFlagSet()
+	return "Usage: flowscope [-s | -c HOST | --loopback] [options]\n\n" + fs.FlagUsages()
+}
+
+// parseArgs turns the command line into options, or one error that says
+// what is wrong.
+func parseArgs(args []string) (*options, error) {
+	fs, r := newFlagSet()
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if r.help {
+		return nil, errHelp
+	}
+	o := &options{version: r.version, json: r.json, jsonStream: r.jsonStream, verbose: r.verbose, oneOff: r.oneOff}
+	if r.version {
+		return o, nil
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	roles := 0
+	for _, b := range []bool{r.server, r.client != "", r.loopback} {
+		if b {
+			roles++
+		}
+	}
+	switch {
+	case roles == 0:
+		return nil, errors.New("choose a mode: -s (server), -c HOST (client) or --loopback (see --help)")
+	case roles > 1:
+		return nil, errors.New("-s, -c and --loopback exclude each other")
+	case r.server:
+		o.mode = modeServer
+	case r.loopback:
+		o.mode = modeLoopback
+	default:
+		o.mode = modeClient
+	}
+	if r.json && r.jsonStream {
+		return nil, errors.New("-J and --json-stream exclude each other")
+	}
+	if r.ipv4 && r.ipv6 {
+		return nil, errors.New("-4 and -6 exclude each other")
+	}
+	if len(r.format) != 1 || !units.ValidFormat(r.format[0]) {
+		return nil, fmt.Errorf("invalid format %q for -f: use one of k m g t K M G T a", r.format)
+	}
+	o.format = r.format[0]
+
+	cfg := engine.DefaultConfig()
+	cfg.Host = r.client
+	cfg.Port = r.port
+	cfg.Parallel = r.parallel
+	cfg.Reverse = r.reverse
+	cfg.Bidir = r.bidir
+	cfg.Congestion = r.congestion
+	cfg.BindAddr = r.bind
+	if r.ipv4 {
+		cfg.Network = "tcp4"
+	}
+	if r.ipv6 {
+		cfg.Network = "tcp6"
+	}
+	var err error
+	if cfg.Duration, err = parseSeconds("-t", r.time, false); err != nil {
+		return nil, err
+	}
+	if cfg.Interval, err = parseSeconds("-i", r.interval, true); err != nil {
+		return nil, err
+	}
+	if cfg.Omit, err = parseSeconds("-O", r.omit, true); err != nil {
+		return nil, err
+	}
+	if r.bytes != "" {
+		if cfg.Bytes, err = units.ParseSize(r.bytes); err != nil {
+			return nil, fmt.Errorf("invalid -n %q: %w", r.bytes, err)
+		}
+		if cfg.Bytes <= 0 {
+			return nil, fmt.Errorf("invalid -n %q: must be positive", r.bytes)
+		}
+		cfg.Duration = 0
+	}
+	bl, err := units.ParseSize(r.length)
+	if err != nil {
+		return nil, fmt.Errorf("invalid -l %q: %w", r.length, err)
+	}
+	if bl > math.MaxInt32 {
+		return nil, fmt.Errorf("invalid -l %q: too large", r.length)
+	}
+	cfg.BlockSize = int(bl)
+	if r.window != "" {
+		w, err := units.ParseSize(r.window)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -w %q: %w", r.window, err)
+		}
+		if w > math.MaxInt32 {
+			return nil, fmt.Errorf("invalid -w %q: too large", r.window)
+		}
+		cfg.Window = int(w)
+	}
+	if r.bitrate != "" {
+		if cfg.Rate, err = units.ParseRate(r.bitrate); err != nil {
+			return nil, fmt.Errorf("invalid -b %q: %w", r.bitrate, err)
+		}
+	}
+	if o.mode == modeServer {
+		// The client decides the test; the server only needs these.
+		if cfg.Port < 1 || cfg.Port > 65535 {
+			return nil, fmt.Errorf("port %d out of range 1-65535", cfg.Port)
+		}
+		o.cfg = cfg
+		return o, nil
+	}
+	if r.oneOff {
+		return nil, errors.New("-1 is a server option")
+	}
+	if o.mode == modeLoopback {
+		cfg.Port = 1 // replaced by the loopback server's free port
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o.cfg = cfg
+	return o, nil
+}
+
+// parseSeconds parses a non-negative number of seconds, fractions allowed.
+func parseSeconds(flag, s string, zeroOK bool) (time.Duration, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("invalid %s %q: not a number of seconds", flag, s)
+	}
+	if v < 0 || (!zeroOK && v == 0) {
+		return 0, fmt.Errorf("invalid %s %q: must be positive", flag, s)
+	}
+	if v > 86400*365 {
+		return 0, fmt.Errorf("invalid %s %q: too long", flag, s)
+	}
+	return time.Duration(v * float64(time.Second)), nil
+}

@@ -1,0 +1,163 @@
+package report
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/flowscope/flowscope/engine"
+)
+
+// scenario describes a synthetic test whose events the reporters consume.
+type scenario struct {
+	side      engine.Side
+	parallel  int
+	reverse   bool
+	bidir     bool
+	intervals int // measured intervals of one second
+	omitted   int // omitted intervals before them
+	err       error
+	noPeer    bool // the peer's results never arrived
+}
+
+const testPort = 5201
+
+func (sc scenario) dirs() []engine.Dir {
+	n := sc.parallel
+	var dirs []engine.Dir
+	first := engine.Send
+	if sc.side == engine.SideServer {
+		first = engine.Recv // the server accepts the client's senders first
+	}
+	if sc.reverse && !sc.bidir {
+		first = 1 - first
+	}
+	for i := 0; i < n; i++ {
+		dirs = append(dirs, first)
+	}
+	if sc.bidir {
+		for i := 0; i < n; i++ {
+			dirs = append(dirs, 1-first)
+		}
+	}
+	return dirs
+}
+
+// streamBytes is the deterministic byte count of stream idx in interval k.
+func streamBytes(idx, k int) uint64 {
+	return uint64(1_000_000_000 + idx*123_456_789 + k*987_654_321)
+}
+
+func (sc scenario) start() *engine.Start {
+	dirs := sc.dirs()
+	s := &engine.Start{
+		Side:          sc.side,
+		Version:       engine.Version,
+		PeerFlowscope: false,
+		Cookie:        "abcdefghijklmnopqrstuvwxyz2345672345",
+		Host:          "127.0.0.1",
+		Port:          testPort,
+		Params: engine.TestParams{
+			Protocol: "TCP", NumStreams: sc.parallel, BlockSize: 131072,
+			Omit: time.Duration(sc.omitted) * time.Second, Duration: time.Duration(sc.intervals) * time.Second,
+			Reverse: sc.reverse, Bidir: sc.bidir, Interval: time.Second,
+		},
+		Timestamp: time.Date(2026, 11, 21, 23, 58, 20, 0, time.UTC),
+		MSS:       32768,
+		SndBuf:    16384,
+		RcvBuf:    131072,
+	}
+	if sc.side == engine.SideServer {
+		s.Port = 40000
+	}
+	for i, d := range dirs {
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40002 + i}
+		remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: testPort}
+		if sc.side == engine.SideServer {
+			local, remote = remote, local
+		}
+		s.Streams = append(s.Streams, engine.StreamInfo{ID: engine.StreamID(i), Dir: d, Local: local, Remote: remote})
+		if sc.side == engine.SideClient {
+			s.ConnectTimes = append(s.ConnectTimes, time.Duration(100+10*i)*time.Microsecond)
+		}
+	}
+	return s
+}
+
+func (sc scenario) sample(seq, k int, omitted bool) *engine.Sample {
+	dirs := sc.dirs()
+	s := &engine.Sample{
+		Side: sc.side, Seq: seq, Omitted: omitted,
+		Start: time.Duration(k) * time.Second, End: time.Duration(k+1) * time.Second,
+	}
+	for i, d := range dirs {
+		st := engine.StreamSample{ID: engine.StreamID(i), Dir: d, Bytes: streamBytes(i, k), State: engine.StateRunning}
+		if d == engine.Send {
+			st.Acked = st.Bytes - 1000
+			st.TCP = engine.TCPStats{Valid: true, Retransmits: uint64(i + k), SndCwnd: 1047728, SndWnd: 4431872, RTT: 75, RTTVar: 26, PMTU: 65535}
+			s.Sent.Streams++
+			s.Sent.Bytes += st.Bytes
+		} else {
+			s.Received.Streams++
+			s.Received.Bytes += st.Bytes
+		}
+		s.Streams = append(s.Streams, st)
+	}
+	return s
+}
+
+func (sc scenario) end() *engine.End {
+	e := &engine.End{
+		Side: sc.side, Seconds: float64(sc.intervals),
+		LocalCPU: engine.CPU{Total: 98.5, User: 0.5, System: 98}, RemoteCPU: engine.CPU{Total: 46, User: 1, System: 45},
+		HasRemote: !sc.noPeer, Congestion: "cubic", PeerCongestion: "bbr", Err: sc.err,
+	}
+	for i, d := range sc.dirs() {
+		r := engine.StreamResult{ID: engine.StreamID(i), Dir: d, Seconds: float64(sc.intervals), Retransmits: -1}
+		for k := 0; k < sc.intervals; k++ {
+			r.Bytes += streamBytes(i, k)
+			if d == engine.Send {
+				r.Retransmits = max(r.Retransmits, 0) + int64(i+k)
+			}
+		}
+		if !sc.noPeer {
+			r.HasPeer = true
+			r.PeerSeconds = float64(sc.intervals) + 0.0005
+			if d == engine.Send {
+				r.PeerBytes = r.Bytes - 262144 // still in flight at the end
+			} else {
+				r.PeerBytes = r.Bytes + 262144
+				r.Retransmits = int64(7 * (i + 1))
+			}
+		}
+		if d == engine.Send {
+			r.HasTCPInfo = true
+			r.MaxSndCwnd, r.MaxSndWnd, r.MinRTT, r.MaxRTT, r.MeanRTT = 1047728, 4431872, 27, 75, 51
+		}
+		e.Streams = append(e.Streams, r)
+	}
+	return e
+}
+
+// events is the whole event sequence of the scenario.
+func (sc scenario) events() []engine.Event {
+	evs := []engine.Event{&engine.Progress{Side: sc.side, Connected: 1, Total: 1}, sc.start()}
+	seq := 0
+	for k := 0; k < sc.omitted; k++ {
+		evs = append(evs, sc.sample(seq, k, true))
+		seq++
+	}
+	for k := 0; k < sc.intervals; k++ {
+		evs = append(evs, sc.sample(seq, k, false))
+		seq++
+	}
+	return append(evs, sc.end())
+}
+
+func feed(r Reporter, evs []engine.Event) {
+	for _, ev := range evs {
+		r.Handle(ev)
+	}
+}
+
+var errRefused = errors.New("unable to connect to server: connection refused")

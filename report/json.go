@@ -1,0 +1,631 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/flowscope/flowscope/engine"
+)
+
+// obj is a JSON object that keeps its keys in insertion order, so that the
+// output follows iperf3's key order.
+type obj []field
+
+type field struct {
+	k string
+	v any
+}
+
+func (o obj) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, err := marshal(f.k)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		v, err := marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// marshal is json.Marshal without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+}
+
+// The iperf3 3.12 JSON schema, TCP subset. Optional groups of keys are
+// embedded pointers, which encoding/json leaves out when nil.
+
+type jsonConnected struct {
+	Socket     int    `json:"socket"`
+	LocalHost  string `json:"local_host"`
+	LocalPort  int    `json:"local_port"`
+	RemoteHost string `json:"remote_host"`
+	RemotePort int    `json:"remote_port"`
+}
+
+type jsonTimestamp struct {
+	Time     string `json:"time"`
+	Timesecs int64  `json:"timesecs"`
+}
+
+type jsonHostPort struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+// jsonTestStart is iperf3 3.12's test_start plus bidir and fqrate (3.13)
+// and interval (3.17), which flowscope emits like newer iperf3 versions.
+type jsonTestStart struct {
+	Protocol      string  `json:"protocol"`
+	NumStreams    int     `json:"num_streams"`
+	Blksize       int     `json:"blksize"`
+	Omit          any     `json:"omit"`     // whole seconds as an integer
+	Duration      any     `json:"duration"` // whole seconds as an integer
+	Bytes         int64   `json:"bytes"`
+	Blocks        int64   `json:"blocks"`
+	Reverse       int     `json:"reverse"`
+	Tos           int     `json:"tos"`
+	TargetBitrate uint64  `json:"target_bitrate"`
+	Bidir         int     `json:"bidir"`
+	Fqrate        uint64  `json:"fqrate"`
+	Interval      float64 `json:"interval"`
+}
+
+type jsonIntervalTCP struct {
+	Retransmits uint64 `json:"retransmits"`
+	SndCwnd     uint64 `json:"snd_cwnd"`
+	SndWnd      uint64 `json:"snd_wnd"`
+	RTT         uint32 `json:"rtt"`
+	RTTVar      uint32 `json:"rttvar"`
+	PMTU        uint32 `json:"pmtu"`
+}
+
+type jsonIntervalStream struct {
+	Socket        int     `json:"socket"`
+	Start         float64 `json:"start"`
+	End           float64 `json:"end"`
+	Seconds       float64 `json:"seconds"`
+	Bytes         uint64  `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	*jsonIntervalTCP
+	Omitted bool `json:"omitted"`
+	Sender  bool `json:"sender"`
+}
+
+type jsonIntervalSum struct {
+	Start         float64 `json:"start"`
+	End           float64 `json:"end"`
+	Seconds       float64 `json:"seconds"`
+	Bytes         uint64  `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	Retransmits   *uint64 `json:"retransmits,omitempty"`
+	Omitted       bool    `json:"omitted"`
+	Sender        bool    `json:"sender"`
+}
+
+type jsonEndTCP struct {
+	Retransmits int64  `json:"retransmits"`
+	MaxSndCwnd  uint64 `json:"max_snd_cwnd"`
+	MaxSndWnd   uint64 `json:"max_snd_wnd"`
+	MaxRTT      uint32 `json:"max_rtt"`
+	MinRTT      uint32 `json:"min_rtt"`
+	MeanRTT     uint32 `json:"mean_rtt"`
+}
+
+type jsonEndSide struct {
+	Socket        int     `json:"socket"`
+	Start         float64 `json:"start"`
+	End           float64 `json:"end"`
+	Seconds       float64 `json:"seconds"`
+	Bytes         uint64  `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	*jsonEndTCP
+	Sender bool `json:"sender"`
+}
+
+type jsonEndStream struct {
+	Sender   jsonEndSide `json:"sender"`
+	Receiver jsonEndSide `json:"receiver"`
+}
+
+type jsonEndSum struct {
+	Start         float64 `json:"start"`
+	End           float64 `json:"end"`
+	Seconds       float64 `json:"seconds"`
+	Bytes         uint64  `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	Retransmits   *int64  `json:"retransmits,omitempty"`
+	Sender        bool    `json:"sender"`
+}
+
+type jsonCPU struct {
+	HostTotal    float64 `json:"host_total"`
+	HostUser     float64 `json:"host_user"`
+	HostSystem   float64 `json:"host_system"`
+	RemoteTotal  float64 `json:"remote_total"`
+	RemoteUser   float64 `json:"remote_user"`
+	RemoteSystem float64 `json:"remote_system"`
+}
+
+// jsonExtras is the top-level "flowscope" object: what flowscope knows
+// beyond iperf3's schema. iperf3's own keys never carry extras.
+type jsonExtras struct {
+	Side string `json:"side"`
+	// Peer is "flowscope" when the peer negotiated flowscope extensions,
+	// "iperf3" for a stock peer; absent when the test never started.
+	Peer string `json:"peer,omitempty"`
+	// ConnectTimeUS summarises the data connections' connect times (client).
+	ConnectTimeUS *jsonConnectTimes `json:"connect_time_us,omitempty"`
+	Streams       []jsonExtraStream `json:"streams,omitempty"`
+}
+
+type jsonConnectTimes struct {
+	Min    float64 `json:"min"`
+	Median float64 `json:"median"`
+	Max    float64 `json:"max"`
+}
+
+type jsonExtraStream struct {
+	Socket int    `json:"socket"`
+	Dir    string `json:"dir"`
+	// AckedBytes is the sender's TCP-acknowledged payload over the measured
+	// intervals (sending streams with TCP_INFO only).
+	AckedBytes *uint64 `json:"acked_bytes,omitempty"`
+	State      string  `json:"state,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// doc accumulates one test's JSON.
+type doc struct {
+	start     *engine.Start
+	side      engine.Side
+	sideKnown bool
+	intervals []any
+	acked     map[int]uint64 // stream id → acked bytes, measured intervals
+	state     map[int]engine.StreamState
+}
+
+func (d *doc) reset() { *d = doc{} }
+
+func (d *doc) onStart(s *engine.Start) obj {
+	d.reset()
+	d.start, d.side, d.sideKnown = s, s.Side, true
+	return startObject(s)
+}
+
+// startObject is iperf3's "start" object, with the client's or the
+// server's key order.
+func startObject(s *engine.Start) obj {
+	conn := make([]jsonConnected, 0, len(s.Streams))
+	for _, st := range s.Streams {
+		lh, lp := hostPort(st.Local)
+		rh, rp := hostPort(st.Remote)
+		conn = append(conn, jsonConnected{st.ID, lh, lp, rh, rp})
+	}
+	ts := s.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	p := s.Params
+	proto := p.Protocol
+	if proto == "" {
+		proto = "TCP"
+	}
+	testStart := jsonTestStart{
+		Protocol:      proto,
+		NumStreams:    p.NumStreams,
+		Blksize:       p.BlockSize,
+		Omit:          jsonSeconds(p.Omit),
+		Duration:      jsonSeconds(p.Duration),
+		Bytes:         p.Bytes,
+		Reverse:       boolInt(p.Reverse),
+		TargetBitrate: p.Rate,
+		Bidir:         boolInt(p.Bidir),
+		Interval:      p.Interval.Seconds(),
+	}
+	stamp := jsonTimestamp{rfc1123(ts), ts.Unix()}
+	hp := jsonHostPort{s.Host, s.Port}
+	o := obj{{"connected", conn}, {"version", version(s.Version)}, {"system_info", systemInfo()}}
+	if s.Side == engine.SideClient {
+		return append(o,
+			field{"timestamp", stamp},
+			field{"connecting_to", hp},
+			field{"cookie", s.Cookie},
+			field{"tcp_mss_default", s.MSS},
+			field{"target_bitrate", p.Rate},
+			field{"sock_bufsize", p.Window},
+			field{"sndbuf_actual", s.SndBuf},
+			field{"rcvbuf_actual", s.RcvBuf},
+			field{"test_start", testStart})
+	}
+	return append(o,
+		field{"sock_bufsize", p.Window},
+		field{"sndbuf_actual", s.SndBuf},
+		field{"rcvbuf_actual", s.RcvBuf},
+		field{"timestamp", stamp},
+		field{"accepted_connection", hp},
+		field{"cookie", s.Cookie},
+		field{"tcp_mss_default", s.MSS},
+		field{"target_bitrate", p.Rate},
+		field{"test_start", testStart})
+}
+
+// emptyStartObject is what iperf3 writes as "start" when the test failed
+// before it started.
+func emptyStartObject() obj {
+	return obj{{"connected", []jsonConnected{}}, {"version", version("")}, {"system_info", systemInfo()}}
+}
+
+// jsonSeconds is a duration in seconds, as an integer when whole (iperf3's
+// omit and duration are integers).
+func jsonSeconds(d time.Duration) any {
+	if d%time.Second == 0 {
+		return int64(d / time.Second)
+	}
+	return d.Seconds()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (d *doc) bidir() bool   { return d.start != nil && d.start.Params.Bidir }
+func (d *doc) reverse() bool { return d.start != nil && d.start.Params.Reverse }
+
+func (d *doc) onSample(s *engine.Sample) obj {
+	if !d.sideKnown {
+		d.side, d.sideKnown = s.Side, true
+	}
+	if d.acked == nil {
+		d.acked = make(map[int]uint64)
+		d.state = make(map[int]engine.StreamState)
+	}
+	from, to, secs := seconds(s.Start), seconds(s.End), s.Seconds()
+	streams := make([]jsonIntervalStream, len(s.Streams))
+	fwd, rev := jsonIntervalSum{}, jsonIntervalSum{}
+	var fwdRetr, revRetr uint64
+	fwdTCP, revTCP, revAny := false, false, false
+	bidir := d.bidir()
+	fwdDir := forwardDir(d.side)
+	if !bidir {
+		fwdDir = mainDir(d.side, d.reverse())
+		if len(s.Streams) > 0 {
+			fwdDir = s.Streams[0].Dir
+		}
+	}
+	for i := range s.Streams {
+		st := &s.Streams[i]
+		js := jsonIntervalStream{
+			Socket: st.ID, Start: from, End: to, Seconds: secs,
+			Bytes: st.Bytes, BitsPerSecond: bitrate(st.Bytes, secs),
+			Omitted: s.Omitted, Sender: st.Dir == engine.Send,
+		}
+		sendTCP := st.Dir == engine.Send && st.TCP.Valid
+		if sendTCP {
+			js.jsonIntervalTCP = &jsonIntervalTCP{
+				Retransmits: st.TCP.Retransmits, SndCwnd: st.TCP.SndCwnd, SndWnd: st.TCP.SndWnd,
+				RTT: st.TCP.RTT, RTTVar: st.TCP.RTTVar, PMTU: st.TCP.PMTU,
+			}
+		}
+		streams[i] = js
+		if !bidir || st.Dir == fwdDir {
+			fwd.Bytes += st.Bytes
+			fwdRetr += st.TCP.Retransmits * uint64(boolInt(sendTCP))
+			fwdTCP = fwdTCP || sendTCP
+		} else {
+			revAny = true
+			rev.Bytes += st.Bytes
+			revRetr += st.TCP.Retransmits * uint64(boolInt(sendTCP))
+			revTCP = revTCP || sendTCP
+		}
+		if !s.Omitted {
+			d.acked[st.ID] += st.Acked
+		}
+		d.state[st.ID] = st.State
+	}
+	finish := func(sum *jsonIntervalSum, dir engine.Dir, retr uint64, tcp bool) {
+		sum.Start, sum.End, sum.Seconds = from, to, secs
+		sum.BitsPerSecond = bitrate(sum.Bytes, secs)
+		sum.Omitted = s.Omitted
+		sum.Sender = dir == engine.Send
+		if sum.Sender && tcp {
+			sum.Retransmits = &retr
+		}
+	}
+	finish(&fwd, fwdDir, fwdRetr, fwdTCP)
+	o := obj{{"streams", streams}, {"sum", fwd}}
+	if bidir || revAny {
+		finish(&rev, 1-fwdDir, revRetr, revTCP)
+		o = append(o, field{"sum_bidir_reverse", rev})
+	}
+	d.intervals = append(d.intervals, o)
+	return o
+}
+
+// endObject is iperf3's "end" object; empty when the test produced no
+// results.
+func (d *doc) endObject(e *engine.End) obj {
+	if len(e.Streams) == 0 {
+		return obj{}
+	}
+	client := d.side == engine.SideClient
+	bidir := d.bidir()
+	streams := make([]jsonEndStream, len(e.Streams))
+	for i := range e.Streams {
+		r := &e.Streams[i]
+		sv, rv := senderView(r), receiverView(r)
+		sender := r.Dir == engine.Send
+		js := jsonEndStream{
+			Sender:   endSide(r.ID, sv, sender),
+			Receiver: endSide(r.ID, rv, sender),
+		}
+		// iperf3 shows the sender's TCP numbers when it sent itself, and on
+		// the client also those the server reported.
+		if (sender && r.HasTCPInfo) || (!sender && client && r.Retransmits >= 0) {
+			t := &jsonEndTCP{Retransmits: max(r.Retransmits, 0)}
+			if sender {
+				t.MaxSndCwnd, t.MaxSndWnd = r.MaxSndCwnd, r.MaxSndWnd
+				t.MaxRTT, t.MinRTT, t.MeanRTT = r.MaxRTT, r.MinRTT, r.MeanRTT
+			}
+			js.Sender.jsonEndTCP = t
+		}
+		streams[i] = js
+	}
+	fwdDir := forwardDir(d.side)
+	if !bidir {
+		fwdDir = mainDir(d.side, d.reverse())
+		if d.start == nil {
+			fwdDir = e.Streams[0].Dir
+		}
+	}
+	sums := func(match func(engine.Dir) bool, dir engine.Dir) (sent, recv jsonEndSum) {
+		var sv, rv view
+		retr, retrKnown := int64(0), false
+		for i := range e.Streams {
+			r := &e.Streams[i]
+			if !match(r.Dir) {
+				continue
+			}
+			if v := senderView(r); v.known {
+				addView(&sv, v)
+			}
+			if v := receiverView(r); v.known {
+				addView(&rv, v)
+			}
+			if r.Retransmits >= 0 && ((r.Dir == engine.Send && r.HasTCPInfo) || (r.Dir == engine.Recv && client)) {
+				retr += r.Retransmits
+				retrKnown = true
+			}
+		}
+		sender := dir == engine.Send
+		sent, recv = endSum(sv, e.Seconds, sender), endSum(rv, e.Seconds, sender)
+		if retrKnown {
+			sent.Retransmits = &retr
+		}
+		return sent, recv
+	}
+	o := obj{{"streams", streams}}
+	if bidir {
+		s, r := sums(func(d engine.Dir) bool { return d == fwdDir }, fwdDir)
+		rs, rr := sums(func(d engine.Dir) bool { return d != fwdDir }, 1-fwdDir)
+		o = append(o, field{"sum_sent", s}, field{"sum_received", r},
+			field{"sum_sent_bidir_reverse", rs}, field{"sum_received_bidir_reverse", rr})
+	} else {
+		s, r := sums(func(engine.Dir) bool { return true }, fwdDir)
+		o = append(o, field{"sum_sent", s}, field{"sum_received", r})
+	}
+	cpu := jsonCPU{
+		HostTotal: finite(e.LocalCPU.Total), HostUser: finite(e.LocalCPU.User), HostSystem: finite(e.LocalCPU.System),
+	}
+	if e.HasRemote {
+		cpu.RemoteTotal, cpu.RemoteUser, cpu.RemoteSystem = finite(e.RemoteCPU.Total), finite(e.RemoteCPU.User), finite(e.RemoteCPU.System)
+	}
+	o = append(o, field{"cpu_utilization_percent", cpu})
+	// Like iperf3: the client names both ends' algorithms; the server only
+	// its own, as sender if it sends at all, else as receiver.
+	localSends := bidir || fwdDir == engine.Send
+	snd, rcv := e.Congestion, e.PeerCongestion
+	if !localSends {
+		snd, rcv = rcv, snd
+	}
+	switch {
+	case client:
+		o = append(o, field{"sender_tcp_congestion", snd}, field{"receiver_tcp_congestion", rcv})
+	case localSends:
+		o = append(o, field{"sender_tcp_congestion", e.Congestion})
+	default:
+		o = append(o, field{"receiver_tcp_congestion", e.Congestion})
+	}
+	return o
+}
+
+func endSide(id int, v view, sender bool) jsonEndSide {
+	return jsonEndSide{
+		Socket: id, End: finite(v.seconds), Seconds: finite(v.seconds),
+		Bytes: v.bytes, BitsPerSecond: bitrate(v.bytes, v.seconds), Sender: sender,
+	}
+}
+
+// endSum totals one direction; without any count it reports zero bytes over
+// the test's length, as iperf3's server does for the side it did not see.
+func endSum(v view, testSeconds float64, sender bool) jsonEndSum {
+	secs := v.seconds
+	if !v.known || secs == 0 {
+		secs = testSeconds
+	}
+	secs = finite(secs)
+	return jsonEndSum{End: secs, Seconds: secs, Bytes: v.bytes, BitsPerSecond: bitrate(v.bytes, secs), Sender: sender}
+}
+
+func (d *doc) extras(e *engine.End) jsonExtras {
+	x := jsonExtras{Side: d.side.String()}
+	if e != nil && !d.sideKnown {
+		x.Side = e.Side.String()
+	}
+	if s := d.start; s != nil {
+		x.Peer = "iperf3"
+		if s.PeerFlowscope {
+			x.Peer = "flowscope"
+		}
+		if len(s.ConnectTimes) > 0 {
+			lo, med, hi := durationStats(s.ConnectTimes)
+			x.ConnectTimeUS = &jsonConnectTimes{micros(lo), micros(med), micros(hi)}
+		}
+	}
+	if e != nil {
+		for i := range e.Streams {
+			r := &e.Streams[i]
+			xs := jsonExtraStream{Socket: r.ID, Dir: r.Dir.String(), Error: r.Err}
+			if st, ok := d.state[r.ID]; ok {
+				xs.State = st.String()
+			}
+			if r.Dir == engine.Send && r.HasTCPInfo {
+				a := d.acked[r.ID]
+				xs.AckedBytes = &a
+			}
+			x.Streams = append(x.Streams, xs)
+		}
+	}
+	return x
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// jsonDoc writes one iperf3-schema document per test.
+type jsonDoc struct {
+	mu   sync.Mutex
+	w    io.Writer
+	opts Options
+	doc
+	startObj obj
+}
+
+// NewJSON returns a Reporter that writes one iperf3 3.12-schema JSON
+// document (as iperf3 -J does) per test, at End: "start", "intervals",
+// "end", then "error" if the test failed, "title" if set, and flowscope's
+// own "flowscope" object. A test that failed before it started still gets a
+// valid document with an empty "start" and "end", like iperf3's.
+func NewJSON(w io.Writer, opts Options) Reporter {
+	return &jsonDoc{w: w, opts: opts}
+}
+
+func (j *jsonDoc) Handle(ev engine.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch e := ev.(type) {
+	case *engine.Start:
+		j.startObj = j.onStart(e)
+	case *engine.Sample:
+		j.onSample(e)
+	case *engine.End:
+		j.onEnd(e)
+	}
+}
+
+func (j *jsonDoc) onEnd(e *engine.End) {
+	if !j.sideKnown {
+		j.side, j.sideKnown = e.Side, true
+	}
+	start := j.startObj
+	if j.start == nil {
+		start = emptyStartObject()
+	}
+	intervals := j.intervals
+	if intervals == nil {
+		intervals = []any{}
+	}
+	top := obj{{"start", start}, {"intervals", intervals}, {"end", j.endObject(e)}}
+	if e.Err != nil {
+		top = append(top, field{"error", e.Err.Error()})
+	}
+	if j.opts.Title != "" {
+		top = append(top, field{"title", j.opts.Title})
+	}
+	top = append(top, field{"flowscope", j.extras(e)})
+	j.reset()
+	j.startObj = nil
+
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "\t")
+	if err := enc.Encode(top); err != nil {
+		b.Reset()
+		msg, _ := marshal("flowscope: cannot encode the results: " + err.Error())
+		b.WriteString(`{"start":{},"intervals":[],"end":{},"error":` + string(msg) + "}\n")
+	}
+	_, _ = j.w.Write(b.Bytes())
+}
+
+// jsonStream writes one compact JSON line per event.
+type jsonStream struct {
+	mu   sync.Mutex
+	w    io.Writer
+	opts Options
+	doc
+}
+
+// NewJSONStream returns a Reporter that writes one compact JSON line per
+// event, like iperf3 3.17's --json-stream: {"event":"start","data":{…}},
+// {"event":"interval","data":{…}} per sample, and at the end
+// {"event":"error","data":"message"} if the test failed, then
+// {"event":"flowscope","data":{…}} with flowscope's extras and
+// {"event":"end","data":{…}}. The data objects have the shape of the
+// matching parts of NewJSON's document.
+func NewJSONStream(w io.Writer, opts Options) Reporter {
+	return &jsonStream{w: w, opts: opts}
+}
+
+func (j *jsonStream) Handle(ev engine.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch e := ev.(type) {
+	case *engine.Start:
+		j.emit("start", j.onStart(e))
+	case *engine.Sample:
+		j.emit("interval", j.onSample(e))
+		j.intervals = nil // streamed already; keep no history
+	case *engine.End:
+		if !j.sideKnown {
+			j.side, j.sideKnown = e.Side, true
+		}
+		if e.Err != nil {
+			j.emit("error", e.Err.Error())
+		}
+		j.emit("flowscope", j.extras(e))
+		j.emit("end", j.endObject(e))
+		j.reset()
+	}
+}
+
+func (j *jsonStream) emit(event string, data any) {
+	b, err := marshal(obj{{"event", event}, {"data", data}})
+	if err != nil {
+		b, _ = marshal(obj{{"event", "error"}, {"data", "flowscope: cannot encode " + event + ": " + err.Error()}})
+	}
+	_, _ = j.w.Write(append(b, '\n'))
+}
