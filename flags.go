@@ -63,6 +63,8 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 	fs.StringVarP(&r.bind, "bind", "B", "", "bind to local `ADDRESS`")
 	fs.BoolVarP(&r.oneOff, "one-off", "1", false, "server: handle one test, then exit")
 	fs.StringVarP(&r.format, "format", "f", "a", "units: k/m/g/t bits, K/M/G/T bytes, a adaptive")
+	fs.StringVar(&r.stallTimeout, "stall-timeout", "10", "end the test with an error when no stream moved a byte for `SECONDS` (0 = never)")
+	fs.IntVar(&r.connectConc, "connect-concurrency", 128, "data connections dialled at once (flowscope servers)")
 	fs.BoolVarP(&r.verbose, "verbose", "V", false, "more detailed output")
 	fs.BoolVarP(&r.version, "version", "v", false, "print the version and exit")
 	fs.BoolVarP(&r.help, "help", "h", false, "show this help")
@@ -74,7 +76,8 @@ type rawFlags struct {
 	ipv4, ipv6, oneOff, verbose, version, help         bool
 	client, time, bytes, interval, length, window      string
 	bitrate, congestion, omit, bind, format            string
-	port, parallel                                     int
+	stallTimeout                                       string
+	port, parallel, connectConc                        int
 }
 
 func usage() string {
@@ -156,6 +159,10 @@ func parseArgs(args []string) (*options, error) {
 	if cfg.Omit, err = parseSeconds("-O", r.omit, true); err != nil {
 		return nil, err
 	}
+	if cfg.StallTimeout, err = parseSeconds("--stall-timeout", r.stallTimeout, true); err != nil {
+		return nil, err
+	}
+	cfg.ConnectConcurrency = r.connectConc
 	if r.bytes != "" {
 		if cfg.Bytes, err = units.ParseSize(r.bytes); err != nil {
 			return nil, fmt.Errorf("invalid -n %q: %w", r.bytes, err)
@@ -201,6 +208,7 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if o.mode == modeLoopback {
 		cfg.Port = 1 // replaced by the loopback server's free port
+		cfg.Loopback = true
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

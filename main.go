@@ -92,8 +92,42 @@ func interruptContext() (context.Context, func()) {
 	return ctx, func() { signal.Stop(sig); cancel() }
 }
 
+// withFindings prints each new finding as one stderr line before handing
+// the event on: "flowscope: warning: what (evidence). Fix: fix".
+func withFindings(stderr io.Writer, next func(engine.Event)) func(engine.Event) {
+	printed := map[string]bool{}
+	print := func(fs []engine.Finding) {
+		for _, f := range fs {
+			line := f.String()
+			if !printed[line] {
+				printed[line] = true
+				fmt.Fprintf(stderr, "flowscope: %s\n", line)
+			}
+		}
+	}
+	return func(ev engine.Event) {
+		switch e := ev.(type) {
+		case *engine.Start:
+			print(e.Findings)
+		case *engine.Sample:
+			print(e.Findings)
+		case *engine.End:
+			// Findings of a test that failed before it started arrive here.
+			var unseen []engine.Finding
+			for _, f := range e.Findings {
+				if !printed[f.String()] {
+					unseen = append(unseen, f)
+				}
+			}
+			print(unseen)
+			clear(printed)
+		}
+		next(ev)
+	}
+}
+
 func runClient(ctx context.Context, cfg engine.Config, rep report.Reporter, stderr io.Writer) int {
-	_, err := engine.NewClient(cfg, rep.Handle).Run(ctx)
+	_, err := engine.NewClient(cfg, withFindings(stderr, rep.Handle)).Run(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "flowscope: %v\n", err)
 		return exitFailed
@@ -123,12 +157,12 @@ func runServer(ctx context.Context, opts *options, rep report.Reporter, stdout, 
 		Log: func(msg string) {
 			fmt.Fprintf(stderr, "flowscope: %s\n", msg)
 		},
-	}, func(ev engine.Event) {
+	}, withFindings(stderr, func(ev engine.Event) {
 		rep.Handle(ev)
 		if _, ok := ev.(*engine.End); ok && !opts.oneOff {
 			banner()
 		}
-	})
+	}))
 	err = srv.Serve(ctx, ln)
 	if err != nil && !errors.Is(err, engine.ErrServerClosed) {
 		fmt.Fprintf(stderr, "flowscope: %v\n", err)

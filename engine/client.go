@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowscope/flowscope/diagnose"
 	"github.com/flowscope/flowscope/sysctl"
 	"github.com/flowscope/flowscope/wire"
 )
@@ -24,6 +26,10 @@ type Client struct {
 	emit func(Event)
 
 	hooks clientHooks
+
+	findings    *findingLog
+	mu          sync.Mutex
+	serverSetup *wire.TelemetryMsg // the server's setup telemetry
 }
 
 // clientHooks let tests reorder stream setup.
@@ -52,6 +58,9 @@ func (c *Client) Run(ctx context.Context) (*End, error) {
 		end = &End{Side: SideClient}
 	}
 	end.Err = err
+	if c.findings != nil {
+		end.Findings = c.findings.all()
+	}
 	emit(end)
 	return end, err
 }
@@ -78,6 +87,9 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		}
 		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
+	c.findings = newFindingLog()
+	c.findings.add(c.hostChecks()...)
+	emit(&Connecting{Host: cfg.Host, Port: cfg.Port, Streams: cfg.NumStreams()})
 	conn, err := d.DialContext(ctx, cfg.Network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("unable to connect to server %s: %w", addr, unwrapOpError(err))
@@ -109,14 +121,14 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if _, err := ctl.Write(wire.EncodeCookie(cookie)); err != nil {
 		return nil, c.setupErr(ctx, fmt.Errorf("send cookie: %w", err))
 	}
-	if err := expectState(br, wire.ParamExchange); err != nil {
+	if err := c.expectState(br, wire.ParamExchange); err != nil {
 		return nil, c.setupErr(ctx, err)
 	}
 	params := c.wireParams()
 	if err := wire.WriteMessage(ctl, params.Marshal()); err != nil {
 		return nil, c.setupErr(ctx, fmt.Errorf("send parameters: %w", err))
 	}
-	st, err := wire.ReadState(br)
+	st, err := c.readState(br)
 	if err != nil {
 		return nil, c.setupErr(ctx, err)
 	}
@@ -130,7 +142,7 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		if err := json.Unmarshal(msg, ext); err != nil {
 			return nil, c.setupErr(ctx, fmt.Errorf("decode extension acceptance: %w", err))
 		}
-		if st, err = wire.ReadState(br); err != nil {
+		if st, err = c.readState(br); err != nil {
 			return nil, c.setupErr(ctx, err)
 		}
 	}
@@ -138,6 +150,12 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		return nil, c.setupErr(ctx, err)
 	}
 
+	counters, _ := sysctl.NewCounterReader()
+	defer counters.Close()
+	var before sysctl.Counters
+	if counters != nil {
+		before, _ = counters.Read()
+	}
 	flows, connectTimes, err := c.dialStreams(ctx, ctl.RemoteAddr(), cookie, ext, emit)
 	if err != nil {
 		flows.closeAll()
@@ -150,13 +168,14 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 
 	// The server accepts every stream, then says TEST_START, TEST_RUNNING.
 	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
-	if err := expectState(br, wire.TestStart); err != nil {
+	if err := c.expectState(br, wire.TestStart); err != nil {
 		return nil, c.setupErr(ctx, err)
 	}
-	if err := expectState(br, wire.TestRunning); err != nil {
+	if err := c.expectState(br, wire.TestRunning); err != nil {
 		return nil, c.setupErr(ctx, err)
 	}
 	close(setupDone)
+	c.setupFindings(ext, ctl.RemoteAddr(), counters, before, connectTimes)
 	_ = ctl.SetDeadline(time.Time{})
 
 	tp := c.testParams()
@@ -171,6 +190,7 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		Timestamp:     time.Now(),
 		MSS:           mss(mustRaw(ctl)),
 		ConnectTimes:  connectTimes,
+		Findings:      c.findings.take(),
 	}
 	for _, f := range flows {
 		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.conn.RemoteAddr()})
@@ -187,6 +207,8 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	drain := ext.Has(wire.ExtDrain)
 	limit := newByteLimit(cfg.Bytes)
 	smp := newSampler(SideClient, flows, tp, cfg.StallWindow, emit)
+	smp.findings = c.findings
+	smp.roleCheck = ext == nil && cfg.Bidir
 	cpu := readCPU()
 	t0 := time.Now()
 	flows.start(newPayload(cfg.BlockSize), cfg.BlockSize, limit)
@@ -205,17 +227,35 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		}
 		close(allDone)
 	}()
-	ctlState := readStateAsync(br)
+	ctlState := c.readStateAsync(br)
+	var watchTick <-chan time.Time
+	watch := newStallWatch(flows, t0)
+	if cfg.StallTimeout > 0 {
+		tk := time.NewTicker(watchPeriod(cfg.StallTimeout))
+		defer tk.Stop()
+		watchTick = tk.C
+	}
 
 	var testErr error
-	select {
-	case <-deadline:
-	case <-limit.reached():
-	case <-ctx.Done():
-	case <-allDone:
-		testErr = firstFlowErr(flows, "all streams ended before the test did")
-	case sr := <-ctlState:
-		testErr = c.midTestState(ctl, br, sr)
+wait:
+	for {
+		select {
+		case <-deadline:
+		case <-limit.reached():
+		case <-ctx.Done():
+		case <-allDone:
+			testErr = firstFlowErr(flows, "all streams ended before the test did")
+		case sr := <-ctlState:
+			testErr = c.midTestState(ctl, br, sr)
+		case now := <-watchTick:
+			if d := watch.check(now); d < cfg.StallTimeout {
+				continue
+			}
+			reason := watch.reason()
+			c.findings.add(diagnose.AllStalled(len(flows), cfg.StallTimeout, reason))
+			testErr = fmt.Errorf("no stream moved a byte for %s (%s)", cfg.StallTimeout, reason)
+		}
+		break wait
 	}
 	if testErr != nil {
 		flows.closeAll()
@@ -266,7 +306,7 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if err := mergePeer(end, peer); err != nil {
 		return end, err
 	}
-	if err := expectState(br, wire.DisplayResults); err != nil {
+	if err := c.expectState(br, wire.DisplayResults); err != nil {
 		return end, err
 	}
 	flows.stopReceivers()
@@ -280,6 +320,92 @@ func (c *Client) endFromFlows(flows flowSet, smp *sampler, cpu cpuClock, congest
 	end := &End{Side: SideClient, Seconds: smp.measuredSeconds(), LocalCPU: cpu.since(), Congestion: congestion}
 	end.Streams = localResults(flows, end.Seconds)
 	return end
+}
+
+// hostChecks looks at this host's limits before the test.
+func (c *Client) hostChecks() []*Finding {
+	cfg := c.cfg
+	lim := sysctl.ReadLimits()
+	n := cfg.NumStreams()
+	perStream := 1
+	if cfg.Loopback {
+		perStream = 2
+	}
+	return []*Finding{
+		diagnose.FDLimit(n, perStream, lim.NofileSoft, lim.NofileHard),
+		diagnose.EphemeralPorts(n, lim.EphemeralPorts()),
+		diagnose.WindowClamped(int64(cfg.Window), lim.RmemMax, lim.WmemMax),
+	}
+}
+
+// setupFindings explains slow connects, with the server's accept-queue
+// evidence from its telemetry or, when the server shares this host's
+// network namespace, from the local counters.
+func (c *Client) setupFindings(ext *wire.Extensions, server net.Addr, counters *sysctl.CounterReader, before sysctl.Counters, times []time.Duration) {
+	overflow, backlog := int64(-1), int64(0)
+	c.mu.Lock()
+	if c.serverSetup != nil {
+		overflow = c.serverSetup.Counters["TcpExt.ListenOverflows"]
+		backlog = c.serverSetup.Backlog
+	}
+	c.mu.Unlock()
+	if !ext.Has(wire.ExtTelemetry) && counters != nil && before != nil && isLoopback(server) {
+		if now, err := counters.Read(); err == nil {
+			delta := now.Sub(before)
+			overflow = delta["TcpExt.ListenOverflows"]
+			c.findings.add(diagnose.ListenOverflow(delta, sysctl.ReadLimits().Somaxconn))
+		}
+	}
+	c.findings.add(diagnose.SlowConnects(times, overflow, backlog))
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// readState reads the next state byte, handling any telemetry the server
+// sends in between.
+func (c *Client) readState(br *bufio.Reader) (wire.State, error) {
+	for {
+		st, err := wire.ReadState(br)
+		if err != nil || st != wire.Telemetry {
+			return st, err
+		}
+		msg, err := wire.ReadMessage(br, wire.MaxTelemetrySize)
+		if err != nil {
+			return 0, fmt.Errorf("read telemetry: %w", err)
+		}
+		tm, err := wire.UnmarshalTelemetry(msg)
+		if err != nil {
+			continue // a bad telemetry document is not worth the test
+		}
+		c.findings.add(fromWire(tm.Findings)...)
+		if tm.Phase == "setup" {
+			c.mu.Lock()
+			c.serverSetup = tm
+			c.mu.Unlock()
+		}
+	}
+}
+
+// expectState reads one state and requires want.
+func (c *Client) expectState(br *bufio.Reader, want wire.State) error {
+	st, err := c.readState(br)
+	if err != nil {
+		return fmt.Errorf("waiting for %v: %w", want, describeCtlErr(err))
+	}
+	return stateErr(br, st, want)
+}
+
+// readStateAsync reads one state in the background.
+func (c *Client) readStateAsync(br *bufio.Reader) <-chan stateResult {
+	ch := make(chan stateResult, 1)
+	go func() {
+		st, err := c.readState(br)
+		ch <- stateResult{st, err}
+	}()
+	return ch
 }
 
 // midTestState handles a control message that arrives while data flows.
@@ -427,7 +553,7 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 	}
 
 	if roles {
-		workers := min(n, 128)
+		workers := min(n, cfg.ConnectConcurrency)
 		next := make(chan int)
 		var wg sync.WaitGroup
 		for range workers {
@@ -471,6 +597,7 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 		return ok, nil, fmt.Errorf("interrupted during setup: %w", ctx.Err())
 	}
 	if err := fails.err(n); err != nil {
+		c.findings.add(diagnose.SetupFailed(fails.byCause, n))
 		return ok, nil, err
 	}
 	return ok, times, nil
@@ -481,18 +608,6 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// expectState reads one state and requires want.
-func expectState(br interface {
-	ReadByte() (byte, error)
-	Read([]byte) (int, error)
-}, want wire.State) error {
-	st, err := wire.ReadState(br)
-	if err != nil {
-		return fmt.Errorf("waiting for %v: %w", want, describeCtlErr(err))
-	}
-	return stateErr(br, st, want)
 }
 
 // stateErr turns an unexpected state into an error, reading SERVER_ERROR's

@@ -64,6 +64,15 @@ type Config struct {
 	// StallWindow is how long a running stream may move no bytes before it is
 	// marked stalled.
 	StallWindow time.Duration
+	// StallTimeout ends the test with an error when no stream has moved a
+	// byte for this long; zero disables it.
+	StallTimeout time.Duration
+	// ConnectConcurrency bounds how many data connections are dialled at
+	// once (flowscope servers only; stock servers get one at a time).
+	ConnectConcurrency int
+	// Loopback says the server runs in this process, which then needs two
+	// file descriptors per stream.
+	Loopback bool
 }
 
 // DefaultConfig returns the configuration of a plain `flowscope -c HOST`.
@@ -77,6 +86,9 @@ func DefaultConfig() Config {
 		BlockSize:      DefaultBlockSize,
 		ConnectTimeout: 10 * time.Second,
 		StallWindow:    time.Second,
+		StallTimeout:   10 * time.Second,
+
+		ConnectConcurrency: 128,
 	}
 }
 
@@ -111,6 +123,10 @@ func (c *Config) Validate() error {
 		return errors.New("window (-w) must not be negative")
 	case c.Reverse && c.Bidir:
 		return errors.New("-R and --bidir cannot be combined")
+	case c.StallTimeout < 0:
+		return errors.New("stall timeout must not be negative")
+	case c.ConnectConcurrency < 1:
+		return fmt.Errorf("connect concurrency %d must be at least 1", c.ConnectConcurrency)
 	}
 	return nil
 }

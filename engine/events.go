@@ -3,10 +3,12 @@ package engine
 import (
 	"net"
 	"time"
+
+	"github.com/flowscope/flowscope/diagnose"
 )
 
-// Event is what the engine reports to a front end: *Start, *Sample, *End or
-// *Progress. Front ends switch on the concrete type and ignore types they do
+// Event is what the engine reports to a front end: *Connecting, *Progress,
+// *Start, *Sample or *End. Front ends switch on the concrete type and ignore types they do
 // not know, so new event types can be added without breaking them.
 type Event interface{ event() }
 
@@ -121,6 +123,9 @@ type Start struct {
 	SndBuf, RcvBuf int
 	// ConnectTimes are the per-stream connect durations (client only).
 	ConnectTimes []time.Duration
+	// Findings are the diagnoses made before data flowed, by this side and
+	// (over the telemetry extension) by the peer.
+	Findings []Finding
 }
 
 // TCPStats is what TCP_INFO says about one socket.
@@ -150,6 +155,9 @@ type StreamSample struct {
 	State StreamState
 	// StalledFor is how long the stream has moved no bytes (when stalled).
 	StalledFor time.Duration
+	// Reason says why a stalled stream is stalled (from TCP_INFO), empty
+	// otherwise.
+	Reason string
 	// Err is the reason a failed stream failed.
 	Err string
 }
@@ -176,10 +184,34 @@ type Sample struct {
 	// Sent sums the streams this side sends on, Received those it reads.
 	Sent     Sum
 	Received Sum
+	// Findings are diagnoses made during this interval (new ones only).
+	Findings []Finding
 }
 
 // Seconds returns the interval's length in seconds.
 func (s *Sample) Seconds() float64 { return (s.End - s.Start).Seconds() }
+
+// Connecting is emitted by a client before it dials the server.
+type Connecting struct {
+	Host string
+	Port int
+	// Streams is the number of data connections the test will open.
+	Streams int
+}
+
+// Finding is a diagnosis: what happened, the numbers that show it, and the
+// exact fix (see package diagnose for the rules and kinds).
+type Finding = diagnose.Finding
+
+// Severity ranks a Finding.
+type Severity = diagnose.Severity
+
+// Finding severities.
+const (
+	Info     = diagnose.Info
+	Warning  = diagnose.Warning
+	Critical = diagnose.Critical
+)
 
 // Progress is emitted during setup as data connections come up.
 type Progress struct {
@@ -229,14 +261,18 @@ type End struct {
 	Congestion string // local
 	// PeerCongestion is the congestion control the peer reported.
 	PeerCongestion string
+	// Findings are every diagnosis of the test, including those made
+	// before data flowed.
+	Findings []Finding
 	// Err is non-nil when the test failed or ended early.
 	Err error
 }
 
-func (*Start) event()    {}
-func (*Sample) event()   {}
-func (*Progress) event() {}
-func (*End) event()      {}
+func (*Connecting) event() {}
+func (*Start) event()      {}
+func (*Sample) event()     {}
+func (*Progress) event()   {}
+func (*End) event()        {}
 
 // StreamID returns the iperf3-compatible id of the stream at position idx
 // (0-based): 1, 3, 4, 5, …

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/flowscope/flowscope/sysctl"
 )
 
 // flow is one data connection and the goroutine that moves its bytes. The
@@ -47,6 +49,9 @@ type flowStats struct {
 	minRTT, maxRTT       uint32
 	rttSum, rttN         uint64
 	hasTCP               bool
+	baseRwnd, baseBusy   uint64 // TCP_INFO chronos at the measured start (µs)
+	ti                   sysctl.TCPInfo
+	tiValid              bool // ti was read in this sample
 }
 
 func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/flowscope/flowscope/diagnose"
 	"github.com/flowscope/flowscope/sysctl"
 )
 
@@ -31,6 +33,14 @@ type sampler struct {
 	stopped   chan struct{}
 	stopOnce  sync.Once
 	finalized bool
+
+	// diagnosis
+	findings     *findingLog
+	window       int64
+	roleCheck    bool   // client vs a stock server in bidir: watch for swapped roles
+	stalledKey   string // the stalled set last reported
+	rwndReported bool
+	roleReported bool
 }
 
 func newSampler(side Side, flows flowSet, p TestParams, stallWin time.Duration, emit func(Event)) *sampler {
@@ -48,6 +58,8 @@ func newSampler(side Side, flows flowSet, p TestParams, stallWin time.Duration, 
 		readTCP:  true,
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
+		findings: newFindingLog(),
+		window:   int64(p.Window),
 	}
 }
 
@@ -181,9 +193,13 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 		Streams: make([]StreamSample, len(s.flows)),
 	}
 	s.seq++
+	moving := 0
 	for i, f := range s.flows {
 		ss := &smp.Streams[i]
 		s.readFlow(f, ss, end)
+		if ss.State == StateRunning {
+			moving++
+		}
 		sum := &smp.Sent
 		if f.dir == Recv {
 			sum = &smp.Received
@@ -196,6 +212,8 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 			sum.Retransmits += ss.TCP.Retransmits
 		}
 	}
+	s.diagnose(smp, moving, final)
+	smp.Findings = s.findings.take()
 	if s.emit != nil {
 		s.emit(smp)
 	}
@@ -210,6 +228,7 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 			f.s.baseRetr = f.s.lastRetr
 			f.s.maxCwnd, f.s.maxSndWnd, f.s.minRTT, f.s.maxRTT, f.s.rttSum, f.s.rttN = 0, 0, 0, 0, 0, 0
 			f.s.lastMove = 0
+			f.s.baseRwnd, f.s.baseBusy = f.s.ti.RwndLimited, f.s.ti.BusyTime
 		}
 	}
 	return smp
@@ -224,8 +243,13 @@ func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
 	st.last = cur
 	ss.Total = cur - st.base
 	moved := ss.Bytes > 0
+	st.tiValid = false
 	if f.dir == Send && s.readTCP {
 		if ti, err := sysctl.ReadTCPInfo(f.raw); err == nil {
+			st.ti, st.tiValid = ti, true
+			if !st.hasTCP {
+				st.baseRwnd, st.baseBusy = ti.RwndLimited, ti.BusyTime
+			}
 			acked := ti.BytesAcked
 			if acked > f.preamble+1 {
 				acked -= f.preamble + 1 // SYN and our preamble
@@ -282,6 +306,71 @@ func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
 		if !moved && end-st.lastMove >= s.stallWin {
 			ss.State = StateStalled
 			ss.StalledFor = end - st.lastMove
+		}
+	}
+}
+
+// diagnose turns this sample's readings into findings: why stalled streams
+// are stalled, streams limited by the receiver's window, and swapped bidir
+// roles against a stock server.
+func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
+	var stalled []diagnose.StalledStream
+	for i, f := range s.flows {
+		ss := &smp.Streams[i]
+		if ss.State != StateStalled {
+			continue
+		}
+		st := &f.s
+		if !st.tiValid {
+			if ti, err := sysctl.ReadTCPInfo(f.raw); err == nil {
+				st.ti, st.tiValid = ti, true
+			}
+		}
+		if st.tiValid {
+			ss.Reason = diagnose.StallReason(st.ti, f.dir == Send, moving > 0)
+		} else {
+			ss.Reason = "no TCP_INFO"
+		}
+		stalled = append(stalled, diagnose.StalledStream{ID: f.id, For: ss.StalledFor, Reason: ss.Reason})
+	}
+	key := ""
+	for _, st := range stalled {
+		key += strconv.Itoa(st.ID) + ","
+	}
+	if key != s.stalledKey {
+		s.stalledKey = key
+		s.findings.add(diagnose.Stalled(stalled, len(s.flows)))
+	}
+
+	if !s.rwndReported && (final || smp.Seq%4 == 3) && !smp.Omitted {
+		var shares []diagnose.RwndShare
+		for _, f := range s.flows {
+			st := &f.s
+			if f.dir != Send || !st.hasTCP {
+				continue
+			}
+			shares = append(shares, diagnose.RwndShare{
+				ID:          f.id,
+				RwndLimited: time.Duration(st.ti.RwndLimited-min(st.ti.RwndLimited, st.baseRwnd)) * time.Microsecond,
+				Busy:        time.Duration(st.ti.BusyTime-min(st.ti.BusyTime, st.baseBusy)) * time.Microsecond,
+			})
+		}
+		if fd := diagnose.RwndLimited(shares, s.window); fd != nil {
+			s.rwndReported = true
+			s.findings.add(fd)
+		}
+	}
+
+	if s.roleCheck && !s.roleReported {
+		var ids []int
+		for _, f := range s.flows {
+			if f.dir == Send && f.s.tiValid && f.s.ti.BytesRecv > 0 {
+				ids = append(ids, f.id)
+			}
+		}
+		if fd := diagnose.RoleMismatch(ids); fd != nil {
+			s.roleReported = true
+			s.findings.add(fd)
 		}
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/flowscope/flowscope/diagnose"
 	"github.com/flowscope/flowscope/sysctl"
 	"github.com/flowscope/flowscope/wire"
 )
@@ -26,6 +28,9 @@ type ServerConfig struct {
 	StallWindow time.Duration
 	// Interval is the server's own reporting interval (-i on the server).
 	Interval time.Duration
+	// StallTimeout ends a test when no stream has moved a byte for this
+	// long (default 30 s; negative disables it).
+	StallTimeout time.Duration
 	// Log receives one line per notable event (rejected connections,
 	// protocol errors). Nil discards them.
 	Log func(msg string)
@@ -36,9 +41,10 @@ type Server struct {
 	cfg  ServerConfig
 	emit func(Event)
 
-	mu     sync.Mutex
-	active *serverTest
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	active   *serverTest
+	wg       sync.WaitGroup
+	listener syscall.RawConn // for the accept-queue reading; nil if unknown
 }
 
 // NewServer returns a server that reports each test through emit (which may
@@ -49,6 +55,9 @@ func NewServer(cfg ServerConfig, emit func(Event)) *Server {
 	}
 	if cfg.Log == nil {
 		cfg.Log = func(string) {}
+	}
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = 30 * time.Second
 	}
 	return &Server{cfg: cfg, emit: emit}
 }
@@ -80,6 +89,13 @@ func Backlog() int {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if tl, ok := ln.(*net.TCPListener); ok {
+		if rc, err := tl.SyscallConn(); err == nil {
+			s.mu.Lock()
+			s.listener = rc
+			s.mu.Unlock()
+		}
+	}
 	go func() {
 		<-ctx.Done()
 		_ = ln.Close()
@@ -164,7 +180,7 @@ func (s *Server) handle(ctx context.Context, conn *net.TCPConn, seq uint64) bool
 		_ = conn.Close()
 		return false
 	}
-	t = &serverTest{srv: s, cookie: cookie, ctl: conn, streamCh: make(chan struct{}, 1)}
+	t = &serverTest{srv: s, cookie: cookie, ctl: conn, streamCh: make(chan struct{}, 1), findings: newFindingLog()}
 	s.active = t
 	s.mu.Unlock()
 	var mu sync.Mutex
@@ -178,6 +194,7 @@ func (s *Server) handle(ctx context.Context, conn *net.TCPConn, seq uint64) bool
 		end = &End{Side: SideServer}
 	}
 	end.Err = err
+	end.Findings = t.findings.all()
 	if err != nil {
 		s.cfg.Log(fmt.Sprintf("%s: test failed: %v", conn.RemoteAddr(), err))
 	}
@@ -198,6 +215,11 @@ type serverTest struct {
 	expected  int
 	slots     []*net.TCPConn
 	pending   []acceptedConn // stock clients: streams in arrival, sorted at the end
+
+	findings  *findingLog
+	telemetry bool       // the client agreed to telemetry
+	ctlMu     sync.Mutex // serialises control writes once the sampler runs
+	ctlClosed bool       // no more telemetry: the results exchange began
 	count     int
 	streamCh  chan struct{} // signalled on each new stream
 }
@@ -345,6 +367,26 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if p.Bidirectional {
 		n *= 2
 	}
+	t.telemetry = ext.Has(wire.ExtTelemetry)
+	lim := sysctl.ReadLimits()
+	backlog := lim.Somaxconn
+	if _, b, err := t.listenerQueue(); err == nil && b > 0 {
+		backlog = int64(b)
+	}
+	t.findings.add(
+		diagnose.BacklogSmall(n, backlog),
+		diagnose.FDLimit(n, 1, lim.NofileSoft, lim.NofileHard),
+		diagnose.WindowClamped(p.Window, lim.RmemMax, lim.WmemMax),
+	)
+	counters, _ := sysctl.NewCounterReader()
+	defer counters.Close()
+	var before sysctl.Counters
+	if counters != nil {
+		before, _ = counters.Read()
+	}
+	if pre := t.findings.all(); len(pre) > 0 {
+		t.sendTelemetry(&wire.TelemetryMsg{Phase: "preflight", Findings: toWire(pre), Backlog: backlog})
+	}
 	t.mu.Lock()
 	t.params = p
 	t.roles = ext.Has(wire.ExtRoles)
@@ -413,6 +455,23 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	}
 	defer flows.closeAll()
 
+	setupMsg := &wire.TelemetryMsg{Phase: "setup", Backlog: backlog}
+	if counters != nil && before != nil {
+		if now, err := counters.Read(); err == nil {
+			delta := now.Sub(before)
+			setupMsg.Counters = map[string]int64{}
+			for _, k := range sysctl.WatchedCounters {
+				if delta[k] != 0 {
+					setupMsg.Counters[k] = delta[k]
+				}
+			}
+			if f := diagnose.ListenOverflow(delta, backlog); f != nil {
+				t.findings.add(f)
+				setupMsg.Findings = toWire([]Finding{*f})
+			}
+		}
+	}
+	t.sendTelemetry(setupMsg)
 	if err := wire.WriteState(ctl, wire.TestStart); err != nil {
 		return nil, err
 	}
@@ -430,6 +489,7 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 		Params:        tp,
 		Timestamp:     time.Now(),
 		MSS:           mss(mustRaw(ctl)),
+		Findings:      t.findings.take(),
 	}
 	for _, f := range flows {
 		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.conn.RemoteAddr()})
@@ -443,7 +503,13 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 		congestion, _ = sysctl.Congestion(flows[0].raw)
 	}
 	drain := ext.Has(wire.ExtDrain)
-	smp := newSampler(SideServer, flows, tp, t.srv.cfg.StallWindow, emit)
+	smp := newSampler(SideServer, flows, tp, t.srv.cfg.StallWindow, func(ev Event) {
+		if smp, ok := ev.(*Sample); ok && len(smp.Findings) > 0 {
+			t.sendTelemetry(&wire.TelemetryMsg{Phase: "interval", Findings: toWire(smp.Findings)})
+		}
+		emit(ev)
+	})
+	smp.findings = t.findings
 	cpu := readCPU()
 	t0 := time.Now()
 	flows.start(newPayload(int(p.Len)), int(p.Len), nil)
@@ -455,10 +521,10 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if p.Time > 0 {
 		_ = ctl.SetReadDeadline(t0.Add(time.Duration(p.Omit+p.Time)*time.Second + 40*time.Second))
 	}
-	idle := time.NewTicker(time.Second)
+	stallTimeout := t.srv.cfg.StallTimeout
+	idle := time.NewTicker(watchPeriod(max(stallTimeout, time.Second)))
 	defer idle.Stop()
-	var lastTotal uint64
-	lastMove := time.Now()
+	watch := newStallWatch(flows, t0)
 	var testErr error
 wait:
 	for {
@@ -474,24 +540,24 @@ wait:
 				testErr = fmt.Errorf("unexpected control message %v during the test", sr.state)
 			}
 			break wait
-		case <-idle.C:
-			var total uint64
-			for _, f := range flows {
-				total += f.bytes.Load()
+		case now := <-idle.C:
+			if stallTimeout < 0 || watch.check(now) < stallTimeout {
+				continue
 			}
-			if total != lastTotal {
-				lastTotal, lastMove = total, time.Now()
-			} else if p.Time == 0 && time.Since(lastMove) > 120*time.Second {
-				testErr = t.fail(wire.ErrNoMsg, errors.New("no data moved for 120 s"))
-				break wait
-			}
+			reason := watch.reason()
+			t.findings.add(diagnose.AllStalled(len(flows), stallTimeout, reason))
+			t.closeTelemetry()
+			testErr = t.fail(wire.ErrNoMsg, fmt.Errorf("no stream moved a byte for %s (%s)", stallTimeout, reason))
+			break wait
 		case <-ctx.Done():
+			t.closeTelemetry()
 			_ = wire.WriteState(ctl, wire.ServerTerminate)
 			testErr = errors.New("server shutting down")
 			break wait
 		}
 	}
 	if testErr != nil {
+		t.closeTelemetry()
 		flows.closeAll()
 		smp.finish(time.Now())
 		end := &End{Side: SideServer, Seconds: smp.measuredSeconds(), LocalCPU: cpu.since(), Congestion: congestion}
@@ -514,6 +580,7 @@ wait:
 	// lets it go on to the results exchange.
 	flows.closeAll()
 
+	t.closeTelemetry()
 	_ = ctl.SetDeadline(time.Now().Add(resultsTimeout))
 	if err := wire.WriteState(ctl, wire.ExchangeResults); err != nil {
 		return end, err
@@ -567,4 +634,43 @@ func validateParams(p *wire.Params) error {
 		return errors.New("negative bandwidth")
 	}
 	return nil
+}
+
+// listenerQueue reads the server listener's accept queue and backlog.
+func (t *serverTest) listenerQueue() (queue, backlog uint32, err error) {
+	t.srv.mu.Lock()
+	rc := t.srv.listener
+	t.srv.mu.Unlock()
+	if rc == nil {
+		return 0, 0, sysctl.ErrUnsupported
+	}
+	return sysctl.ListenerQueue(rc)
+}
+
+// sendTelemetry tells a flowscope client about this side, when it agreed.
+func (t *serverTest) sendTelemetry(m *wire.TelemetryMsg) {
+	if !t.telemetry {
+		return
+	}
+	if q, _, err := t.listenerQueue(); err == nil {
+		m.AcceptQueue = int64(q)
+	}
+	b, err := wire.EncodeTelemetry(m)
+	if err != nil {
+		return
+	}
+	t.ctlMu.Lock()
+	defer t.ctlMu.Unlock()
+	if t.ctlClosed {
+		return
+	}
+	_, _ = t.ctl.Write(b)
+}
+
+// closeTelemetry stops telemetry before the control connection moves on to
+// the results (or an error), so nothing interleaves with them.
+func (t *serverTest) closeTelemetry() {
+	t.ctlMu.Lock()
+	t.ctlClosed = true
+	t.ctlMu.Unlock()
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flowscope/flowscope/diagnose"
 	"github.com/flowscope/flowscope/wire"
 )
 
@@ -25,7 +26,7 @@ const resultsTimeout = 15 * time.Second
 const drainTimeout = 10 * time.Second
 
 // ourExtensions is what flowscope offers and accepts.
-var ourExtensions = []string{wire.ExtRoles, wire.ExtManyStreams, wire.ExtDrain}
+var ourExtensions = []string{wire.ExtRoles, wire.ExtManyStreams, wire.ExtDrain, wire.ExtTelemetry}
 
 // newPayload returns a block of random bytes that senders share read-only.
 func newPayload(size int) []byte {
@@ -81,21 +82,21 @@ func (s *setupFailures) err(n int) error {
 func failureCause(err error) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "refused"
+		return diagnose.CauseRefused
 	case errors.Is(err, syscall.ECONNRESET):
-		return "reset"
+		return diagnose.CauseReset
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return "out of local ports (EADDRNOTAVAIL)"
+		return diagnose.CausePorts
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return "out of file descriptors (EMFILE)"
+		return diagnose.CauseFDs
 	case isTimeout(err):
-		return "timed out"
+		return diagnose.CauseTimeout
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return "timed out"
+		return diagnose.CauseTimeout
 	}
-	return "other"
+	return diagnose.CauseOther
 }
 
 // hostPort splits a net.Addr into host and port.

@@ -177,7 +177,17 @@ type jsonExtras struct {
 	Peer string `json:"peer,omitempty"`
 	// ConnectTimeUS summarises the data connections' connect times (client).
 	ConnectTimeUS *jsonConnectTimes `json:"connect_time_us,omitempty"`
-	Streams       []jsonExtraStream `json:"streams,omitempty"`
+	// Findings are the test's diagnoses: what happened, evidence, fix.
+	Findings []jsonFinding     `json:"findings"`
+	Streams  []jsonExtraStream `json:"streams,omitempty"`
+}
+
+type jsonFinding struct {
+	Severity string `json:"severity"`
+	Kind     string `json:"kind"`
+	What     string `json:"what"`
+	Evidence string `json:"evidence,omitempty"`
+	Fix      string `json:"fix,omitempty"`
 }
 
 type jsonConnectTimes struct {
@@ -193,7 +203,9 @@ type jsonExtraStream struct {
 	// intervals (sending streams with TCP_INFO only).
 	AckedBytes *uint64 `json:"acked_bytes,omitempty"`
 	State      string  `json:"state,omitempty"`
-	Error      string  `json:"error,omitempty"`
+	// Reason says why the stream was stalled when last seen stalled.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // doc accumulates one test's JSON.
@@ -204,6 +216,7 @@ type doc struct {
 	intervals []any
 	acked     map[int]uint64 // stream id → acked bytes, measured intervals
 	state     map[int]engine.StreamState
+	reason    map[int]string // stream id → last stall diagnosis
 }
 
 func (d *doc) reset() { *d = doc{} }
@@ -346,6 +359,12 @@ func (d *doc) onSample(s *engine.Sample) obj {
 			d.acked[st.ID] += st.Acked
 		}
 		d.state[st.ID] = st.State
+		if st.Reason != "" {
+			if d.reason == nil {
+				d.reason = map[int]string{}
+			}
+			d.reason[st.ID] = st.Reason
+		}
 	}
 	finish := func(sum *jsonIntervalSum, dir engine.Dir, retr uint64, tcp bool) {
 		sum.Start, sum.End, sum.Seconds = from, to, secs
@@ -496,10 +515,14 @@ func (d *doc) extras(e *engine.End) jsonExtras {
 			x.ConnectTimeUS = &jsonConnectTimes{micros(lo), micros(med), micros(hi)}
 		}
 	}
+	x.Findings = []jsonFinding{}
 	if e != nil {
+		for _, f := range e.Findings {
+			x.Findings = append(x.Findings, jsonFinding{Severity: f.Severity.String(), Kind: f.Kind, What: f.What, Evidence: f.Evidence, Fix: f.Fix})
+		}
 		for i := range e.Streams {
 			r := &e.Streams[i]
-			xs := jsonExtraStream{Socket: r.ID, Dir: r.Dir.String(), Error: r.Err}
+			xs := jsonExtraStream{Socket: r.ID, Dir: r.Dir.String(), Error: r.Err, Reason: d.reason[r.ID]}
 			if st, ok := d.state[r.ID]; ok {
 				xs.State = st.String()
 			}

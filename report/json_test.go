@@ -606,7 +606,7 @@ func TestJSONStream(t *testing.T) {
 	b.Reset()
 	NewJSONStream(&b, Options{}).Handle(&engine.End{Side: engine.SideServer, Err: errRefused})
 	want := `{"event":"error","data":"unable to connect to server: connection refused"}` + "\n" +
-		`{"event":"flowscope","data":{"side":"server"}}` + "\n" + `{"event":"end","data":{}}` + "\n"
+		`{"event":"flowscope","data":{"side":"server","findings":[]}}` + "\n" + `{"event":"end","data":{}}` + "\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}

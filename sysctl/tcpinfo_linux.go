@@ -34,6 +34,10 @@ type TCPInfo struct {
 	RwndLimited  uint64 // µs
 	SndbufLimit  uint64 // µs
 	DeliveryRate uint64 // bytes/s
+	BytesRecv    uint64 // payload bytes received on this socket
+	Probes       uint8  // zero-window or keepalive probes outstanding
+	TotalRTO     uint16 // RTO timeouts over the connection's life
+	TotalRTOTime uint32 // ms spent in RTO recovery
 }
 
 // ReadTCPInfo reads TCP_INFO from the socket behind rc.
@@ -75,6 +79,10 @@ func ReadTCPInfo(rc syscall.RawConn) (TCPInfo, error) {
 		RwndLimited:  ti.Rwnd_limited,
 		SndbufLimit:  ti.Sndbuf_limited,
 		DeliveryRate: ti.Delivery_rate,
+		BytesRecv:    ti.Bytes_received,
+		Probes:       ti.Probes,
+		TotalRTO:     ti.Total_rto,
+		TotalRTOTime: ti.Total_rto_time,
 	}, nil
 }
 
@@ -92,4 +100,14 @@ func Congestion(rc syscall.RawConn) (string, error) {
 		return "", fmt.Errorf("get TCP_CONGESTION: %w", err)
 	}
 	return name, nil
+}
+
+// ListenerQueue returns a listening socket's current accept-queue length
+// and its backlog, as TCP_INFO reports them for LISTEN sockets.
+func ListenerQueue(rc syscall.RawConn) (queue, backlog uint32, err error) {
+	ti, err := ReadTCPInfo(rc)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ti.Unacked, ti.Sacked, nil
 }

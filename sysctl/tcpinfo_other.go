@@ -19,3 +19,8 @@ func ReadTCPInfo(syscall.RawConn) (TCPInfo, error) { return TCPInfo{}, ErrUnsupp
 
 // Congestion is not available on this platform.
 func Congestion(syscall.RawConn) (string, error) { return "", ErrUnsupported }
+
+// ListenerQueue is not available on this platform.
+func ListenerQueue(syscall.RawConn) (queue, backlog uint32, err error) {
+	return 0, 0, ErrUnsupported
+}

@@ -286,3 +286,26 @@ func FuzzReadCookie(f *testing.F) {
 		}
 	})
 }
+
+func FuzzUnmarshalTelemetry(f *testing.F) {
+	f.Add([]byte(`{"phase":"setup","findings":[{"severity":"warning","kind":"backlog-small","what":"x","evidence":"y","fix":"z"}],"counters":{"TcpExt.ListenOverflows":12},"backlog":16}`))
+	f.Add([]byte(`{"phase":"interval"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := wire.UnmarshalTelemetry(data)
+		if err != nil {
+			return
+		}
+		b, err := wire.EncodeTelemetry(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wire.State(int8(b[0])) != wire.Telemetry {
+			t.Fatal("bad state byte")
+		}
+		m2, err := wire.UnmarshalTelemetry(b[5:])
+		if err != nil || m2.Phase != m.Phase || len(m2.Findings) != len(m.Findings) {
+			t.Fatalf("round trip: %v %+v %+v", err, m, m2)
+		}
+	})
+}

@@ -1,0 +1,264 @@
+// Package diagnose turns kernel readings into findings: what happened, the
+// numbers that show it, and the exact fix. Every rule is a pure function of
+// its readings, so each is tested with a table.
+package diagnose
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Severity ranks a Finding.
+type Severity uint8
+
+const (
+	// Info is worth knowing.
+	Info Severity = iota
+	// Warning probably distorts the measurement.
+	Warning
+	// Critical made part of the test fail.
+	Critical
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	}
+	return "critical"
+}
+
+// Finding is one diagnosis.
+type Finding struct {
+	Severity Severity
+	// Kind is a stable identifier, e.g. "listen-overflow".
+	Kind string
+	// What happened, in one sentence.
+	What string
+	// Evidence: the numbers that show it.
+	Evidence string
+	// Fix: the exact command or flag, empty when there is none.
+	Fix string
+}
+
+// String renders the finding as one line:
+// "warning: what (evidence). Fix: fix".
+func (f Finding) String() string {
+	var b strings.Builder
+	b.WriteString(f.Severity.String())
+	b.WriteString(": ")
+	b.WriteString(f.What)
+	if f.Evidence != "" {
+		b.WriteString(" (")
+		b.WriteString(f.Evidence)
+		b.WriteString(")")
+	}
+	b.WriteString(".")
+	if f.Fix != "" {
+		b.WriteString(" Fix: ")
+		b.WriteString(f.Fix)
+	}
+	return b.String()
+}
+
+// Finding kinds.
+const (
+	KindBacklogSmall   = "backlog-small"
+	KindFDLimit        = "fd-limit"
+	KindEphemeralPorts = "ephemeral-ports"
+	KindWindowClamped  = "window-clamped"
+	KindListenOverflow = "listen-overflow"
+	KindSlowConnect    = "slow-connect"
+	KindSetupFailed    = "setup-failed"
+	KindStalled        = "stalled"
+	KindAllStalled     = "all-stalled"
+	KindRwndLimited    = "rwnd-limited"
+	KindRoleMismatch   = "bidir-role-mismatch"
+)
+
+const somaxconnFix = "sysctl -w net.core.somaxconn=65536"
+
+// BacklogSmall warns when more data connections will arrive at once than
+// the server's listen backlog holds (it is capped by net.core.somaxconn).
+func BacklogSmall(streams int, backlog int64) *Finding {
+	if backlog <= 0 || int64(streams) <= backlog {
+		return nil
+	}
+	return &Finding{
+		Severity: Warning,
+		Kind:     KindBacklogSmall,
+		What:     fmt.Sprintf("%d data connections exceed the server's listen backlog of %d: bursts of connects overflow its accept queue and wait for SYN retransmits", streams, backlog),
+		Evidence: fmt.Sprintf("backlog %d = net.core.somaxconn, %d connections", backlog, streams),
+		Fix:      "on the server: " + somaxconnFix + " (then restart the server)",
+	}
+}
+
+// FDLimit warns when the process will need more file descriptors than its
+// soft RLIMIT_NOFILE allows. perStream is 2 when both ends run in this
+// process (loopback mode).
+func FDLimit(streams, perStream int, soft, hard int64) *Finding {
+	need := int64(streams*perStream) + 32
+	if soft <= 0 || need <= soft*9/10 {
+		return nil
+	}
+	f := &Finding{
+		Kind:     KindFDLimit,
+		What:     fmt.Sprintf("%d streams need about %d file descriptors, near or above this process's limit of %d", streams, need, soft),
+		Evidence: fmt.Sprintf("RLIMIT_NOFILE soft %d, hard %d", soft, hard),
+		Fix:      fmt.Sprintf("ulimit -n %d (raise the hard limit in /etc/security/limits.conf or systemd LimitNOFILE= first if it is lower)", max(need*2, 1024)),
+	}
+	f.Severity = Warning
+	if need > soft {
+		f.Severity = Critical
+	}
+	return f
+}
+
+// EphemeralPorts warns when one destination needs more local ports than the
+// ephemeral range has.
+func EphemeralPorts(streams int, ports int64) *Finding {
+	if ports <= 0 || int64(streams)+1 <= ports*9/10 {
+		return nil
+	}
+	return &Finding{
+		Severity: Critical,
+		Kind:     KindEphemeralPorts,
+		What:     fmt.Sprintf("%d connections to one server need nearly all of the %d local ports: connects will fail with EADDRNOTAVAIL", streams+1, ports),
+		Evidence: fmt.Sprintf("net.ipv4.ip_local_port_range holds %d ports", ports),
+		Fix:      "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\", or spread flows over several server ports or addresses",
+	}
+}
+
+// WindowClamped warns when -w asks for more than the kernel grants: the
+// kernel silently caps SO_RCVBUF/SO_SNDBUF at rmem_max/wmem_max.
+func WindowClamped(window, rmemMax, wmemMax int64) *Finding {
+	if window <= 0 || (rmemMax <= 0 && wmemMax <= 0) {
+		return nil
+	}
+	var over []string
+	if rmemMax > 0 && window > rmemMax {
+		over = append(over, fmt.Sprintf("net.core.rmem_max %d", rmemMax))
+	}
+	if wmemMax > 0 && window > wmemMax {
+		over = append(over, fmt.Sprintf("net.core.wmem_max %d", wmemMax))
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	return &Finding{
+		Severity: Warning,
+		Kind:     KindWindowClamped,
+		What:     fmt.Sprintf("-w %d is above what the kernel grants; the socket buffers were silently capped", window),
+		Evidence: strings.Join(over, ", "),
+		Fix:      fmt.Sprintf("sysctl -w net.core.rmem_max=%d net.core.wmem_max=%d", window, window),
+	}
+}
+
+// ListenOverflow explains accept-queue overflows seen during setup. delta
+// holds counter increases over the setup ("TcpExt.ListenOverflows", …).
+func ListenOverflow(delta map[string]int64, backlog int64) *Finding {
+	ov := delta["TcpExt.ListenOverflows"]
+	drops := delta["TcpExt.ListenDrops"]
+	if ov <= 0 && drops <= 0 {
+		return nil
+	}
+	ev := []string{fmt.Sprintf("ListenOverflows +%d", ov)}
+	if drops > ov {
+		ev = append(ev, fmt.Sprintf("ListenDrops +%d", drops))
+	}
+	for _, k := range []string{"TcpExt.TCPReqQFullDrop", "TcpExt.SyncookiesSent", "TcpExt.EmbryonicRsts"} {
+		if d := delta[k]; d > 0 {
+			ev = append(ev, fmt.Sprintf("%s +%d", strings.TrimPrefix(k, "TcpExt."), d))
+		}
+	}
+	if backlog > 0 {
+		ev = append(ev, fmt.Sprintf("backlog %d = net.core.somaxconn", backlog))
+	}
+	return &Finding{
+		Severity: Warning,
+		Kind:     KindListenOverflow,
+		What:     "the server's accept queue overflowed during setup: connections waited for SYN retransmits (1 s, 3 s, …)",
+		Evidence: strings.Join(ev, ", "),
+		Fix:      "on the server: " + somaxconnFix,
+	}
+}
+
+// SlowConnects reports connections that needed a second or more: the SYN
+// or the handshake's last ACK was dropped and retransmitted. overflow is
+// the server's ListenOverflows increase, when known (-1 otherwise).
+func SlowConnects(times []time.Duration, overflow, backlog int64) *Finding {
+	slow := 0
+	var worst time.Duration
+	for _, t := range times {
+		if t >= time.Second {
+			slow++
+		}
+		worst = max(worst, t)
+	}
+	if slow == 0 {
+		return nil
+	}
+	f := &Finding{
+		Severity: Warning,
+		Kind:     KindSlowConnect,
+		What:     fmt.Sprintf("%d of %d connections needed ≥1 s to connect (SYN retransmits)", slow, len(times)),
+		Evidence: fmt.Sprintf("slowest %.1f s", worst.Seconds()),
+	}
+	if overflow > 0 {
+		f.What += ": the server's accept queue overflowed"
+		f.Evidence += fmt.Sprintf(", ListenOverflows +%d", overflow)
+		if backlog > 0 {
+			f.Evidence += fmt.Sprintf(", backlog %d = net.core.somaxconn", backlog)
+		}
+		f.Fix = "on the server: " + somaxconnFix
+	} else {
+		f.Fix = "check the server's accept queue (ss -lnt) and packet loss on the path"
+	}
+	return f
+}
+
+// SetupFailed explains data connections that could not be set up, counted
+// by cause ("refused", "reset", "timed out", …).
+func SetupFailed(byCause map[string]int, total int) *Finding {
+	n := 0
+	causes := make([]string, 0, len(byCause))
+	for c, k := range byCause {
+		n += k
+		causes = append(causes, fmt.Sprintf("%d %s", k, c))
+	}
+	if n == 0 {
+		return nil
+	}
+	sort.Strings(causes)
+	f := &Finding{
+		Severity: Critical,
+		Kind:     KindSetupFailed,
+		What:     fmt.Sprintf("%d of %d data connections failed", n, total),
+		Evidence: strings.Join(causes, ", "),
+	}
+	switch {
+	case byCause[CauseFDs] > 0:
+		f.Fix = "ulimit -n with a higher value on this host"
+	case byCause[CausePorts] > 0:
+		f.Fix = "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\""
+	case byCause[CauseReset] > 0 || byCause[CauseTimeout] > 0:
+		f.Fix = "on the server: " + somaxconnFix + "; check net.ipv4.tcp_abort_on_overflow"
+	case byCause[CauseRefused] > 0:
+		f.Fix = "check that the server is running and reachable on that port"
+	}
+	return f
+}
+
+// Setup failure causes.
+const (
+	CauseRefused = "refused"
+	CauseReset   = "reset"
+	CauseTimeout = "timed out"
+	CausePorts   = "out of local ports (EADDRNOTAVAIL)"
+	CauseFDs     = "out of file descriptors (EMFILE)"
+	CauseOther   = "other"
+)
