@@ -34,6 +34,12 @@ func TestUnreachableServer(t *testing.T) {
 // fakeServer accepts one test with the stock protocol, lets data flow
 // briefly, then behaves as told.
 func fakeServer(t *testing.T, afterRunning func(ctl net.Conn, data []net.Conn)) int {
+	return fakeServerOpts(t, true, afterRunning)
+}
+
+// fakeServerOpts is fakeServer; with read false it never reads the data
+// connections, as a receiver that stopped reading.
+func fakeServerOpts(t *testing.T, read bool, afterRunning func(ctl net.Conn, data []net.Conn)) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,7 +74,11 @@ func fakeServer(t *testing.T, afterRunning func(ctl net.Conn, data []net.Conn)) 
 				c.Close()
 			}
 		}()
-		for range p.Parallel {
+		n := p.Parallel
+		if p.Bidirectional {
+			n *= 2
+		}
+		for range n {
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -76,6 +86,9 @@ func fakeServer(t *testing.T, afterRunning func(ctl net.Conn, data []net.Conn)) 
 			data = append(data, c)
 			if _, err := wire.ReadCookie(c); err != nil {
 				return
+			}
+			if !read {
+				continue
 			}
 			go func() { // discard what the client sends
 				buf := make([]byte, 64<<10)

@@ -40,7 +40,7 @@ type sampler struct {
 	roleCheck    bool   // client vs a stock server in bidir: watch for swapped roles
 	stalledKey   string // the stalled set last reported
 	rwndReported bool
-	roleReported bool
+	roleReported int // swapped streams already reported
 }
 
 func newSampler(side Side, flows flowSet, p TestParams, stallWin time.Duration, emit func(Event)) *sampler {
@@ -361,16 +361,16 @@ func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
 		}
 	}
 
-	if s.roleCheck && !s.roleReported {
+	if s.roleCheck {
 		var ids []int
 		for _, f := range s.flows {
 			if f.dir == Send && f.s.tiValid && f.s.ti.BytesRecv > 0 {
 				ids = append(ids, f.id)
 			}
 		}
-		if fd := diagnose.RoleMismatch(ids); fd != nil {
-			s.roleReported = true
-			s.findings.add(fd)
+		if len(ids) > s.roleReported {
+			s.roleReported = len(ids)
+			s.findings.add(diagnose.RoleMismatch(ids))
 		}
 	}
 }
