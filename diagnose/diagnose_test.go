@@ -42,17 +42,17 @@ func check(t *testing.T, name string, f *Finding, w want) {
 func TestBacklogSmall(t *testing.T) {
 	cases := []struct {
 		name    string
-		streams int
+		burst   int
 		backlog int64
 		w       want
 	}{
 		{"fits", 100, 4096, want{none: true}},
 		{"equal", 128, 128, want{none: true}},
 		{"unknown backlog", 1000, -1, want{none: true}},
-		{"over", 1000, 128, want{kind: KindBacklogSmall, severity: Warning, contains: []string{"1000", "128", "sysctl -w net.core.somaxconn=65536"}}},
+		{"over", 1000, 128, want{kind: KindBacklogSmall, severity: Warning, contains: []string{"1000", "128", "sysctl -w net.core.somaxconn=65536", "--connect-concurrency 128"}}},
 	}
 	for _, c := range cases {
-		check(t, c.name, BacklogSmall(c.streams, c.backlog), c.w)
+		check(t, c.name, BacklogSmall(c.burst, c.backlog), c.w)
 	}
 }
 

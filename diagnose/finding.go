@@ -82,18 +82,20 @@ const (
 
 const somaxconnFix = "sysctl -w net.core.somaxconn=65536"
 
-// BacklogSmall warns when more data connections will arrive at once than
-// the server's listen backlog holds (it is capped by net.core.somaxconn).
-func BacklogSmall(streams int, backlog int64) *Finding {
-	if backlog <= 0 || int64(streams) <= backlog {
+// BacklogSmall warns when more data connections arrive at once (burst:
+// the client's connect concurrency, capped by the stream count) than the
+// server's listen backlog holds; the backlog is capped by
+// net.core.somaxconn.
+func BacklogSmall(burst int, backlog int64) *Finding {
+	if backlog <= 0 || int64(burst) <= backlog {
 		return nil
 	}
 	return &Finding{
 		Severity: Warning,
 		Kind:     KindBacklogSmall,
-		What:     fmt.Sprintf("%d data connections exceed the server's listen backlog of %d: bursts of connects overflow its accept queue and wait for SYN retransmits", streams, backlog),
-		Evidence: fmt.Sprintf("backlog %d = net.core.somaxconn, %d connections", backlog, streams),
-		Fix:      "on the server: " + somaxconnFix + " (then restart the server)",
+		What:     fmt.Sprintf("%d data connections dialled at once exceed the server's listen backlog of %d: its accept queue can overflow and connects then wait for SYN retransmits", burst, backlog),
+		Evidence: fmt.Sprintf("backlog %d = net.core.somaxconn", backlog),
+		Fix:      fmt.Sprintf("on the server: %s (then restart the server), or --connect-concurrency %d here", somaxconnFix, backlog),
 	}
 }
 

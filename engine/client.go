@@ -27,9 +27,10 @@ type Client struct {
 
 	hooks clientHooks
 
-	findings    *findingLog
-	mu          sync.Mutex
-	serverSetup *wire.TelemetryMsg // the server's setup telemetry
+	findings      *findingLog
+	mu            sync.Mutex
+	serverSetup   *wire.TelemetryMsg // the server's setup telemetry
+	serverBacklog int64              // the server's listen backlog, from its preflight
 }
 
 // clientHooks let tests reorder stream setup.
@@ -150,6 +151,12 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		return nil, c.setupErr(ctx, err)
 	}
 
+	if ext.Has(wire.ExtRoles) {
+		c.mu.Lock()
+		backlog := c.serverBacklog
+		c.mu.Unlock()
+		c.findings.add(diagnose.BacklogSmall(min(cfg.NumStreams(), cfg.ConnectConcurrency), backlog))
+	}
 	counters, _ := sysctl.NewCounterReader()
 	defer counters.Close()
 	var before sysctl.Counters
@@ -381,11 +388,14 @@ func (c *Client) readState(br *bufio.Reader) (wire.State, error) {
 			continue // a bad telemetry document is not worth the test
 		}
 		c.findings.add(fromWire(tm.Findings)...)
-		if tm.Phase == "setup" {
-			c.mu.Lock()
+		c.mu.Lock()
+		switch tm.Phase {
+		case "preflight":
+			c.serverBacklog = tm.Backlog
+		case "setup":
 			c.serverSetup = tm
-			c.mu.Unlock()
 		}
+		c.mu.Unlock()
 	}
 }
 

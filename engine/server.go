@@ -373,8 +373,9 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if _, b, err := t.listenerQueue(); err == nil && b > 0 {
 		backlog = int64(b)
 	}
+	// The backlog check is the client's: only it knows how many
+	// connections it dials at once. It gets our backlog in the preflight.
 	t.findings.add(
-		diagnose.BacklogSmall(n, backlog),
 		diagnose.FDLimit(n, 1, lim.NofileSoft, lim.NofileHard),
 		diagnose.WindowClamped(p.Window, lim.RmemMax, lim.WmemMax),
 	)
@@ -384,9 +385,7 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if counters != nil {
 		before, _ = counters.Read()
 	}
-	if pre := t.findings.all(); len(pre) > 0 {
-		t.sendTelemetry(&wire.TelemetryMsg{Phase: "preflight", Findings: toWire(pre), Backlog: backlog})
-	}
+	t.sendTelemetry(&wire.TelemetryMsg{Phase: "preflight", Findings: toWire(t.findings.all()), Backlog: backlog})
 	t.mu.Lock()
 	t.params = p
 	t.roles = ext.Has(wire.ExtRoles)
