@@ -98,6 +98,18 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	ctl := conn.(*net.TCPConn)
 	defer ctl.Close()
 	_ = ctl.SetNoDelay(true)
+	if c.cfg.BlockSize == 0 {
+		c.cfg.BlockSize = DefaultBlockSize
+		if cfg.UDP {
+			// iperf3's default: one datagram per segment of the control
+			// connection's path.
+			c.cfg.BlockSize = 1460
+			if m := mss(mustRaw(ctl)); m >= MinUDPSize {
+				c.cfg.BlockSize = min(m, MaxUDPSize)
+			}
+		}
+		cfg.BlockSize = c.cfg.BlockSize
+	}
 
 	// Abort setup promptly if ctx is cancelled.
 	setupDone := make(chan struct{})
@@ -151,7 +163,11 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		return nil, c.setupErr(ctx, err)
 	}
 
-	if ext.Has(wire.ExtRoles) {
+	if cfg.ReverseRate > 0 && ext == nil {
+		_ = wire.WriteState(ctl, wire.ClientTerminate)
+		return nil, errors.New("--reverse-bitrate needs a flowscope server; this server is stock iperf3, which sends at -b")
+	}
+	if ext.Has(wire.ExtRoles) && !cfg.UDP {
 		c.mu.Lock()
 		backlog := c.serverBacklog
 		c.mu.Unlock()
@@ -163,7 +179,11 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if counters != nil {
 		before, _ = counters.Read()
 	}
-	flows, connectTimes, err := c.dialStreams(ctx, ctl.RemoteAddr(), cookie, ext, emit)
+	dial := c.dialStreams
+	if cfg.UDP {
+		dial = c.dialUDPStreams
+	}
+	flows, connectTimes, err := dial(ctx, ctl.RemoteAddr(), cookie, ext, emit)
 	if err != nil {
 		flows.closeAll()
 		if ctx.Err() == nil {
@@ -202,16 +222,16 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	for _, f := range flows {
 		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.conn.RemoteAddr()})
 	}
-	if len(flows) > 0 {
+	if len(flows) > 0 && flows[0].raw != nil {
 		start.SndBuf, start.RcvBuf = bufSizes(flows[0].raw)
 	}
 	emit(start)
 
 	congestion := ""
-	if len(flows) > 0 {
+	if len(flows) > 0 && flows[0].raw != nil {
 		congestion, _ = sysctl.Congestion(flows[0].raw)
 	}
-	drain := ext.Has(wire.ExtDrain)
+	drain := ext.Has(wire.ExtDrain) && !cfg.UDP
 	limit := newByteLimit(cfg.Bytes)
 	smp := newSampler(SideClient, flows, tp, cfg.StallWindow, emit)
 	smp.findings = c.findings
@@ -450,7 +470,9 @@ func (c *Client) setupErr(ctx context.Context, err error) error {
 func (c *Client) wireParams() *wire.Params {
 	cfg := c.cfg
 	p := &wire.Params{
-		TCP:           true,
+		TCP:           !cfg.UDP,
+		UDP:           cfg.UDP,
+		UDPCounters64: cfg.Counters64,
 		Omit:          int64(cfg.Omit / time.Second),
 		Time:          int64(cfg.Duration / time.Second),
 		Num:           cfg.Bytes,
@@ -463,7 +485,7 @@ func (c *Client) wireParams() *wire.Params {
 		PacingTimer:   1000,
 		Congestion:    cfg.Congestion,
 		ClientVersion: "3.12",
-		Flowscope:     &wire.Extensions{Version: Version, Extensions: ourExtensions},
+		Flowscope:     &wire.Extensions{Version: Version, Extensions: ourExtensions, ReverseBitrate: int64(cfg.ReverseRate)},
 	}
 	if cfg.Duration > 0 && cfg.Duration < time.Second {
 		p.Time = 1
@@ -476,19 +498,25 @@ func (c *Client) wireParams() *wire.Params {
 
 func (c *Client) testParams() TestParams {
 	cfg := c.cfg
+	proto := "TCP"
+	if cfg.UDP {
+		proto = "UDP"
+	}
 	return TestParams{
-		Protocol:   "TCP",
-		NumStreams: cfg.Parallel,
-		BlockSize:  cfg.BlockSize,
-		Omit:       cfg.Omit,
-		Duration:   cfg.Duration,
-		Bytes:      cfg.Bytes,
-		Reverse:    cfg.Reverse,
-		Bidir:      cfg.Bidir,
-		Rate:       cfg.Rate,
-		Window:     cfg.Window,
-		Congestion: cfg.Congestion,
-		Interval:   cfg.Interval,
+		Protocol:    proto,
+		Counters64:  cfg.Counters64,
+		ReverseRate: cfg.ReverseRate,
+		NumStreams:  cfg.Parallel,
+		BlockSize:   cfg.BlockSize,
+		Omit:        cfg.Omit,
+		Duration:    cfg.Duration,
+		Bytes:       cfg.Bytes,
+		Reverse:     cfg.Reverse,
+		Bidir:       cfg.Bidir,
+		Rate:        cfg.Rate,
+		Window:      cfg.Window,
+		Congestion:  cfg.Congestion,
+		Interval:    cfg.Interval,
 	}
 }
 

@@ -48,8 +48,18 @@ type Config struct {
 	Reverse bool
 	// Bidir runs both directions at once (--bidir).
 	Bidir bool
-	// BlockSize is the size of each read and write (-l).
+	// BlockSize is the size of each read and write (-l), or of each UDP
+	// datagram; 0 picks iperf3's default (128 KiB for TCP; for UDP the
+	// control connection's MSS).
 	BlockSize int
+	// UDP runs a UDP test (-u) instead of TCP.
+	UDP bool
+	// Counters64 uses 64-bit UDP sequence numbers (--udp-counters-64bit).
+	Counters64 bool
+	// ReverseRate is the per-stream rate of the server's senders in a
+	// bidirectional test (--reverse-bitrate); 0 means the same as Rate.
+	// Only a flowscope server honours it.
+	ReverseRate uint64
 	// Window sets SO_SNDBUF and SO_RCVBUF on data sockets (-w); zero keeps the
 	// kernel's autotuning.
 	Window int
@@ -117,8 +127,12 @@ func (c *Config) Validate() error {
 		return errors.New("interval (-i) must not be negative")
 	case c.Interval > 0 && c.Interval < 10*time.Millisecond:
 		return fmt.Errorf("interval %v too short: the minimum is 10ms", c.Interval)
-	case c.BlockSize < 1 || c.BlockSize > MaxBlockSize:
+	case c.BlockSize < 0 || c.BlockSize > MaxBlockSize:
 		return fmt.Errorf("block size %d out of range 1-%d", c.BlockSize, MaxBlockSize)
+	case c.UDP && c.BlockSize != 0 && (c.BlockSize < MinUDPSize || c.BlockSize > MaxUDPSize):
+		return fmt.Errorf("UDP datagram size %d out of range %d-%d", c.BlockSize, MinUDPSize, MaxUDPSize)
+	case c.ReverseRate > 0 && !c.Bidir:
+		return errors.New("--reverse-bitrate needs --bidir")
 	case c.Window < 0:
 		return errors.New("window (-w) must not be negative")
 	case c.Reverse && c.Bidir:

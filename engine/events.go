@@ -79,7 +79,7 @@ func (s StreamState) String() string {
 
 // TestParams is the test as both sides agreed on it.
 type TestParams struct {
-	Protocol   string // "TCP"
+	Protocol   string // "TCP" or "UDP"
 	NumStreams int    // parallel streams per direction
 	BlockSize  int
 	Omit       time.Duration
@@ -91,6 +91,40 @@ type TestParams struct {
 	Window     int
 	Congestion string
 	Interval   time.Duration
+	// UDP tests: datagram counters are 64-bit; the reverse direction's
+	// rate per stream in bidir (0: same as Rate).
+	Counters64  bool
+	ReverseRate uint64
+}
+
+// UDPStats are a UDP stream's datagram counts, for one interval (in a
+// StreamSample or Sum) or the whole test (in a StreamResult).
+type UDPStats struct {
+	// Packets: datagrams sent (sender) or received (receiver).
+	Packets uint64
+	// Lost: datagrams missing from the sequence (receiver); may be
+	// negative in an interval when late datagrams fill earlier gaps.
+	Lost       int64
+	OutOfOrder uint64
+	Duplicates uint64
+	// Jitter is the receiver's RFC 3550 interarrival jitter in seconds.
+	Jitter float64
+	// SendErrors: writes the kernel refused (sender).
+	SendErrors uint64
+	// Malformed: datagrams too short to carry a header (receiver).
+	Malformed uint64
+	// Behind: how far the sender fell behind its schedule at worst, in
+	// datagrams: the sender, not the network, limited the rate.
+	Behind uint64
+}
+
+// LostPercent is Lost as a share of the datagrams expected.
+func (u *UDPStats) LostPercent() float64 {
+	expected := float64(u.Packets) + float64(max(u.Lost, 0))
+	if expected == 0 || u.Lost <= 0 {
+		return 0
+	}
+	return 100 * float64(u.Lost) / expected
 }
 
 // StreamInfo describes one data connection once it is established.
@@ -152,6 +186,8 @@ type StreamSample struct {
 	// bytes_acked), zero for receivers or when TCP_INFO is unavailable.
 	Acked uint64
 	TCP   TCPStats
+	// UDP is set for UDP streams.
+	UDP   *UDPStats
 	State StreamState
 	// StalledFor is how long the stream has moved no bytes (when stalled).
 	StalledFor time.Duration
@@ -169,6 +205,8 @@ type Sum struct {
 	Acked       uint64
 	Retransmits uint64
 	HasTCP      bool
+	// UDP sums the UDP streams (Jitter is their mean), nil for TCP.
+	UDP *UDPStats
 }
 
 // Sample is one reporting interval: every stream and the exact sums of the
@@ -241,7 +279,11 @@ type StreamResult struct {
 	MaxRTT      uint32
 	MeanRTT     uint32
 	HasTCPInfo  bool
-	Err         string
+	// UDP and PeerUDP are this side's and the peer's datagram counts for a
+	// UDP stream (nil for TCP, PeerUDP nil without peer results).
+	UDP     *UDPStats
+	PeerUDP *UDPStats
+	Err     string
 }
 
 // CPU is process CPU use over the test, in percent of one core.

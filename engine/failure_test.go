@@ -219,7 +219,9 @@ func TestServerSurvivesBadClients(t *testing.T) {
 	<-ts.ends
 }
 
-func TestRejectsUDPClearly(t *testing.T) {
+// TestRejectsBadParamsClearly: a UDP datagram size below the header's
+// gets iperf3's SERVER_ERROR, not a hang or a crash.
+func TestRejectsBadParamsClearly(t *testing.T) {
 	ts := startServer(t, ServerConfig{})
 	conn, err := net.Dial("tcp", ts.addr.String())
 	if err != nil {
@@ -229,7 +231,7 @@ func TestRejectsUDPClearly(t *testing.T) {
 	conn.Write(wire.EncodeCookie(wire.NewCookie()))
 	br := wire.NewReader(conn)
 	wire.ReadState(br)
-	wire.WriteMessage(conn, (&wire.Params{UDP: true, Time: 1, Parallel: 1, Len: 1400}).Marshal())
+	wire.WriteMessage(conn, (&wire.Params{UDP: true, Time: 1, Parallel: 1, Len: 8}).Marshal())
 	st, _ := wire.ReadState(br)
 	if st != wire.ServerError {
 		t.Fatalf("state %v, want SERVER_ERROR", st)
@@ -305,7 +307,7 @@ func TestConfigValidate(t *testing.T) {
 		"port":     func(c *Config) { c.Port = 70000 },
 		"parallel": func(c *Config) { c.Parallel = 0 },
 		"interval": func(c *Config) { c.Interval = time.Millisecond },
-		"length":   func(c *Config) { c.BlockSize = 0 },
+		"length":   func(c *Config) { c.BlockSize = -1 },
 		"R+bidir":  func(c *Config) { c.Reverse, c.Bidir = true, true },
 		"no end":   func(c *Config) { c.Duration = 0 },
 		"network":  func(c *Config) { c.Network = "udp" },

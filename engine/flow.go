@@ -25,8 +25,10 @@ type flow struct {
 	// (cookie, stream header); TCP_INFO bytes_acked counts them.
 	preamble uint64
 
-	conn *net.TCPConn
-	raw  syscall.RawConn
+	conn net.Conn
+	tcp  *net.TCPConn    // nil for UDP
+	raw  syscall.RawConn // the TCP socket, for TCP_INFO; nil for UDP
+	udp  *udpFlow        // UDP state; nil for TCP
 
 	bytes    atomic.Uint64 // bytes written (Send) or read (Recv)
 	stopping atomic.Bool
@@ -52,6 +54,7 @@ type flowStats struct {
 	baseRwnd, baseBusy   uint64 // TCP_INFO chronos at the measured start (µs)
 	ti                   sysctl.TCPInfo
 	tiValid              bool // ti was read in this sample
+	udpLast, udpBase     UDPStats
 }
 
 func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {
@@ -65,9 +68,18 @@ func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {
 		dir:      dir,
 		preamble: uint64(preamble),
 		conn:     conn,
+		tcp:      conn,
 		raw:      raw,
 		done:     make(chan struct{}),
 	}, nil
+}
+
+// readTCPInfo reads the flow's TCP_INFO; UDP flows have none.
+func (f *flow) readTCPInfo() (sysctl.TCPInfo, error) {
+	if f.raw == nil {
+		return sysctl.TCPInfo{}, sysctl.ErrUnsupported
+	}
+	return sysctl.ReadTCPInfo(f.raw)
 }
 
 // byteLimit ends a test once a total byte count has moved (-n).
@@ -111,9 +123,14 @@ func (f *flow) run(buf []byte, limit *byteLimit) {
 			f.err = fmt.Errorf("stream %d: internal error: %v\n%s", f.id, r, debug.Stack())
 		}
 	}()
-	if f.dir == Send {
+	switch {
+	case f.udp != nil && f.dir == Send:
+		f.err = f.udpSend(buf, limit)
+	case f.udp != nil:
+		f.err = f.udpRecv(buf, limit)
+	case f.dir == Send:
 		f.err = f.send(buf, limit)
-	} else {
+	default:
 		f.err = f.recv(buf, limit)
 	}
 }
@@ -218,8 +235,8 @@ func (fs flowSet) stopSenders(drain bool) {
 			}
 			<-f.done
 		}
-		if drain {
-			_ = f.conn.CloseWrite()
+		if drain && f.tcp != nil {
+			_ = f.tcp.CloseWrite()
 		}
 	}
 }

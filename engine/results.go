@@ -33,6 +33,16 @@ func localResults(flows flowSet, seconds float64) []StreamResult {
 		if err := f.endErr(); err != nil {
 			r.Err = err.Error()
 		}
+		if f.udp != nil {
+			u := st.udpLast
+			u.Packets -= st.udpBase.Packets
+			u.Lost -= st.udpBase.Lost
+			u.OutOfOrder -= st.udpBase.OutOfOrder
+			u.Duplicates -= st.udpBase.Duplicates
+			u.SendErrors -= st.udpBase.SendErrors
+			u.Malformed -= st.udpBase.Malformed
+			r.UDP = &u
+		}
 		out[i] = r
 	}
 	return out
@@ -54,6 +64,15 @@ func wireResults(rs []StreamResult, cpu CPU, congestion string) *wire.Results {
 			Bytes:       int64(r.Bytes),
 			Retransmits: r.Retransmits,
 			EndTime:     r.Seconds,
+		}
+		if u := r.UDP; u != nil {
+			w.Streams[i].Jitter = u.Jitter
+			w.Streams[i].Errors = max(u.Lost, 0)
+			w.Streams[i].Packets = int64(u.Packets)
+			if r.Dir == Recv {
+				// iperf3 reports the highest sequence number seen.
+				w.Streams[i].Packets = int64(u.Packets) + max(u.Lost, 0)
+			}
 		}
 		if r.Dir == Send {
 			sends = true
@@ -87,6 +106,9 @@ func mergePeer(end *End, peer *wire.Results) error {
 		r.PeerSeconds = p.EndTime - p.StartTime
 		if r.Dir == Recv {
 			r.Retransmits = p.Retransmits
+		}
+		if r.UDP != nil {
+			r.PeerUDP = &UDPStats{Packets: uint64(max(p.Packets, 0)), Lost: p.Errors, Jitter: p.Jitter}
 		}
 	}
 	end.RemoteCPU = CPU{Total: peer.CPUTotal, User: peer.CPUUser, System: peer.CPUSystem}

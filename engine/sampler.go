@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/flowscope/flowscope/diagnose"
-	"github.com/flowscope/flowscope/sysctl"
 )
 
 // sampler reads every flow's counters on ticks aligned to the test start
@@ -211,6 +210,24 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 			sum.HasTCP = true
 			sum.Retransmits += ss.TCP.Retransmits
 		}
+		if u := ss.UDP; u != nil {
+			if sum.UDP == nil {
+				sum.UDP = &UDPStats{}
+			}
+			sum.UDP.Packets += u.Packets
+			sum.UDP.Lost += u.Lost
+			sum.UDP.OutOfOrder += u.OutOfOrder
+			sum.UDP.Duplicates += u.Duplicates
+			sum.UDP.SendErrors += u.SendErrors
+			sum.UDP.Malformed += u.Malformed
+			sum.UDP.Jitter += u.Jitter // the mean is taken below
+			sum.UDP.Behind = max(sum.UDP.Behind, u.Behind)
+		}
+	}
+	for _, sum := range []*Sum{&smp.Sent, &smp.Received} {
+		if sum.UDP != nil && sum.Streams > 0 {
+			sum.UDP.Jitter /= float64(sum.Streams)
+		}
 	}
 	s.diagnose(smp, moving, final)
 	smp.Findings = s.findings.take()
@@ -229,6 +246,7 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 			f.s.maxCwnd, f.s.maxSndWnd, f.s.minRTT, f.s.maxRTT, f.s.rttSum, f.s.rttN = 0, 0, 0, 0, 0, 0
 			f.s.lastMove = 0
 			f.s.baseRwnd, f.s.baseBusy = f.s.ti.RwndLimited, f.s.ti.BusyTime
+			f.s.udpBase = f.s.udpLast
 		}
 	}
 	return smp
@@ -243,9 +261,21 @@ func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
 	st.last = cur
 	ss.Total = cur - st.base
 	moved := ss.Bytes > 0
+	if f.udp != nil {
+		cur := f.udp.snapshot()
+		d := cur
+		d.Packets -= st.udpLast.Packets
+		d.Lost -= st.udpLast.Lost
+		d.OutOfOrder -= st.udpLast.OutOfOrder
+		d.Duplicates -= st.udpLast.Duplicates
+		d.SendErrors -= st.udpLast.SendErrors
+		d.Malformed -= st.udpLast.Malformed
+		st.udpLast = cur
+		ss.UDP = &d
+	}
 	st.tiValid = false
 	if f.dir == Send && s.readTCP {
-		if ti, err := sysctl.ReadTCPInfo(f.raw); err == nil {
+		if ti, err := f.readTCPInfo(); err == nil {
 			st.ti, st.tiValid = ti, true
 			if !st.hasTCP {
 				st.baseRwnd, st.baseBusy = ti.RwndLimited, ti.BusyTime
@@ -321,8 +351,13 @@ func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
 			continue
 		}
 		st := &f.s
+		if f.udp != nil {
+			ss.Reason = "no datagrams arriving: the sender stopped or every datagram was lost"
+			stalled = append(stalled, diagnose.StalledStream{ID: f.id, For: ss.StalledFor, Reason: ss.Reason})
+			continue
+		}
 		if !st.tiValid {
-			if ti, err := sysctl.ReadTCPInfo(f.raw); err == nil {
+			if ti, err := f.readTCPInfo(); err == nil {
 				st.ti, st.tiValid = ti, true
 			}
 		}

@@ -222,6 +222,8 @@ type serverTest struct {
 	ctlClosed bool       // no more telemetry: the results exchange began
 	count     int
 	streamCh  chan struct{} // signalled on each new stream
+	udpFirst  *net.UDPConn  // UDP tests: the socket waiting for the first stream
+	udpListen func() (*net.UDPConn, error)
 }
 
 // acceptedConn is a data connection and its place in the accept order.
@@ -394,63 +396,39 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	t.accepting = true
 	t.mu.Unlock()
 	defer t.closeSlots()
+	if p.UDP {
+		if err := t.openUDP(ctx, p); err != nil {
+			return nil, t.fail(wire.ErrFlowscopeParam, err)
+		}
+		defer func() {
+			if t.udpFirst != nil {
+				_ = t.udpFirst.Close()
+			}
+		}()
+	}
 	if err := wire.WriteState(ctl, wire.CreateStreams); err != nil {
 		return nil, err
 	}
 	_ = ctl.SetDeadline(time.Time{})
 
-	// Wait for every stream; give up after setupTimeout without progress.
-	ctlState := readStateAsync(br)
-	progress := time.NewTimer(setupTimeout)
-	defer progress.Stop()
-	for {
-		t.mu.Lock()
-		done := t.count == t.expected
-		t.mu.Unlock()
-		if done {
-			break
-		}
-		select {
-		case <-t.streamCh:
-			progress.Reset(setupTimeout)
-		case <-progress.C:
-			t.mu.Lock()
-			got := t.count
-			t.mu.Unlock()
-			return nil, t.fail(wire.ErrFlowscopeParam, fmt.Errorf("only %d of %d data connections arrived", got, n))
-		case sr := <-ctlState:
-			if sr.err != nil {
-				return nil, fmt.Errorf("client went away during setup: %w", describeCtlErr(sr.err))
-			}
-			return nil, fmt.Errorf("client sent %v during setup", sr.state)
-		case <-ctx.Done():
-			_ = wire.WriteState(ctl, wire.ServerTerminate)
-			return nil, errors.New("server shutting down")
-		}
+	sendRate := uint64(max(p.Bandwidth, 0))
+	if p.Bidirectional && ext != nil && ext.ReverseBitrate > 0 {
+		sendRate = uint64(ext.ReverseBitrate)
 	}
-	t.mu.Lock()
-	t.accepting = false
-	slots := t.slots
-	t.mu.Unlock()
-
+	ctlState := readStateAsync(br)
+	var flows flowSet
+	if p.UDP {
+		flows, err = t.acceptUDP(ctx, p, n, sendRate, ctlState)
+	} else {
+		flows, err = t.acceptTCP(ctx, p, n, sendRate, ctlState)
+	}
+	if err != nil {
+		return nil, err
+	}
 	tp := paramsFromWire(p)
 	tp.Interval = t.srv.cfg.Interval
-	opts := sockOpts{window: int(p.Window), congestion: p.Congestion}
-	flows := make(flowSet, 0, n)
-	for idx, conn := range slots {
-		dir := streamDir(SideServer, idx, int(p.Parallel), p.Reverse, p.Bidirectional)
-		o := opts
-		if dir == Send && p.Bandwidth > 0 {
-			o.pacing = uint64(p.Bandwidth) / 8
-		}
-		f, err := newFlow(idx, dir, conn, 0)
-		if err == nil {
-			err = o.apply(f.raw)
-		}
-		if err != nil {
-			return nil, t.fail(wire.ErrSetBuf2, fmt.Errorf("stream %d: %w", StreamID(idx), err))
-		}
-		flows = append(flows, f)
+	if ext != nil {
+		tp.ReverseRate = uint64(max(ext.ReverseBitrate, 0))
 	}
 	defer flows.closeAll()
 
@@ -493,15 +471,15 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	for _, f := range flows {
 		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.conn.RemoteAddr()})
 	}
-	if len(flows) > 0 {
+	if len(flows) > 0 && flows[0].raw != nil {
 		start.SndBuf, start.RcvBuf = bufSizes(flows[0].raw)
 	}
 	emit(start)
 	congestion := ""
-	if len(flows) > 0 {
+	if len(flows) > 0 && flows[0].raw != nil {
 		congestion, _ = sysctl.Congestion(flows[0].raw)
 	}
-	drain := ext.Has(wire.ExtDrain)
+	drain := ext.Has(wire.ExtDrain) && !p.UDP
 	smp := newSampler(SideServer, flows, tp, t.srv.cfg.StallWindow, func(ev Event) {
 		if smp, ok := ev.(*Sample); ok && len(smp.Findings) > 0 {
 			t.sendTelemetry(&wire.TelemetryMsg{Phase: "interval", Findings: toWire(smp.Findings)})
@@ -613,14 +591,14 @@ wait:
 // validateParams rejects tests this server cannot run.
 func validateParams(p *wire.Params) error {
 	switch {
-	case p.UDP:
-		return errors.New("UDP tests are not supported yet")
-	case !p.TCP:
-		return errors.New("only TCP tests are supported")
+	case p.TCP == p.UDP:
+		return errors.New("only TCP and UDP tests are supported")
 	case p.Parallel < 1 || p.Parallel > MaxParallel:
 		return fmt.Errorf("parallel %d out of range 1-%d", p.Parallel, MaxParallel)
-	case p.Len < 1 || p.Len > MaxBlockSize:
+	case p.TCP && (p.Len < 1 || p.Len > MaxBlockSize):
 		return fmt.Errorf("block length %d out of range 1-%d", p.Len, MaxBlockSize)
+	case p.UDP && (p.Len < MinUDPSize || p.Len > MaxUDPSize):
+		return fmt.Errorf("UDP datagram size %d out of range %d-%d", p.Len, MinUDPSize, MaxUDPSize)
 	case p.Time < 0 || p.Time > 86400:
 		return fmt.Errorf("time %d out of range 0-86400", p.Time)
 	case p.Omit < 0 || p.Omit > 600:
@@ -633,6 +611,70 @@ func validateParams(p *wire.Params) error {
 		return errors.New("negative bandwidth")
 	}
 	return nil
+}
+
+// acceptTCP waits for every data connection, giving up after setupTimeout
+// without progress, and makes them flows.
+func (t *serverTest) acceptTCP(ctx context.Context, p *wire.Params, n int, sendRate uint64, ctlState <-chan stateResult) (flowSet, error) {
+	progress := time.NewTimer(setupTimeout)
+	defer progress.Stop()
+	for {
+		t.mu.Lock()
+		done := t.count == t.expected
+		t.mu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-t.streamCh:
+			progress.Reset(setupTimeout)
+		case <-progress.C:
+			t.mu.Lock()
+			got := t.count
+			t.mu.Unlock()
+			return nil, t.fail(wire.ErrFlowscopeParam, fmt.Errorf("only %d of %d data connections arrived", got, n))
+		case sr := <-ctlState:
+			return nil, setupStateErr(sr)
+		case <-ctx.Done():
+			_ = wire.WriteState(t.ctl, wire.ServerTerminate)
+			return nil, errors.New("server shutting down")
+		}
+	}
+	t.mu.Lock()
+	t.accepting = false
+	slots := t.slots
+	t.slots = nil // the flows own the connections now
+	t.mu.Unlock()
+
+	opts := sockOpts{window: int(p.Window), congestion: p.Congestion}
+	flows := make(flowSet, 0, n)
+	for idx, conn := range slots {
+		dir := streamDir(SideServer, idx, int(p.Parallel), p.Reverse, p.Bidirectional)
+		o := opts
+		if dir == Send && sendRate > 0 {
+			o.pacing = sendRate / 8
+		}
+		f, err := newFlow(idx, dir, conn, 0)
+		if err == nil {
+			err = o.apply(f.raw)
+		}
+		if err != nil {
+			for _, c := range slots {
+				_ = c.Close()
+			}
+			return nil, t.fail(wire.ErrSetBuf2, fmt.Errorf("stream %d: %w", StreamID(idx), err))
+		}
+		flows = append(flows, f)
+	}
+	return flows, nil
+}
+
+// setupStateErr explains a control message (or its failure) during setup.
+func setupStateErr(sr stateResult) error {
+	if sr.err != nil {
+		return fmt.Errorf("client went away during setup: %w", describeCtlErr(sr.err))
+	}
+	return fmt.Errorf("client sent %v during setup", sr.state)
 }
 
 // listenerQueue reads the server listener's accept queue and backlog.

@@ -109,8 +109,13 @@ func hostPort(a net.Addr) (string, int) {
 
 // paramsFromWire converts a parameter document into TestParams.
 func paramsFromWire(p *wire.Params) TestParams {
+	proto := "TCP"
+	if p.UDP {
+		proto = "UDP"
+	}
 	return TestParams{
-		Protocol:   "TCP",
+		Protocol:   proto,
+		Counters64: p.UDPCounters64,
 		NumStreams: int(p.Parallel),
 		BlockSize:  int(p.Len),
 		Omit:       time.Duration(p.Omit) * time.Second,

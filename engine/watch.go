@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/flowscope/flowscope/diagnose"
-	"github.com/flowscope/flowscope/sysctl"
 )
 
 // stallWatch notices when no stream of a test has moved a byte for a
@@ -34,7 +33,7 @@ func (w *stallWatch) check(now time.Time) time.Duration {
 			continue
 		}
 		if f.dir == Send {
-			if ti, err := sysctl.ReadTCPInfo(f.raw); err == nil && ti.BytesAcked != w.acked[i] {
+			if ti, err := f.readTCPInfo(); err == nil && ti.BytesAcked != w.acked[i] {
 				w.acked[i] = ti.BytesAcked
 				moved = true
 			}
@@ -49,7 +48,7 @@ func (w *stallWatch) check(now time.Time) time.Duration {
 // reason diagnoses the first stream that can be read.
 func (w *stallWatch) reason() string {
 	for _, f := range w.flows {
-		if ti, err := sysctl.ReadTCPInfo(f.raw); err == nil {
+		if ti, err := f.readTCPInfo(); err == nil {
 			return "stream " + strconv.Itoa(f.id) + ": " + diagnose.StallReason(ti, f.dir == Send, false)
 		}
 	}

@@ -30,6 +30,9 @@ const (
 type Extensions struct {
 	Version    string   `json:"version"`
 	Extensions []string `json:"extensions"`
+	// ReverseBitrate is the per-stream rate of the server's sending streams
+	// in a bidirectional test, when it differs from "bandwidth" (bit/s).
+	ReverseBitrate int64 `json:"reverse_bitrate,omitempty"`
 }
 
 // Has reports whether name is among the extensions.

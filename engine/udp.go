@@ -1,0 +1,395 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/flowscope/flowscope/diagnose"
+	"github.com/flowscope/flowscope/wire"
+)
+
+// udpFlow is a UDP stream's settings and the counters its goroutine keeps.
+type udpFlow struct {
+	size      int    // datagram size
+	rate      uint64 // target bit/s (sender); 0 = as fast as possible
+	counter64 bool   // 64-bit sequence numbers
+
+	// sender
+	sent     atomic.Uint64
+	sendErrs atomic.Uint64
+	behind   atomic.Uint64 // worst lag behind schedule, in datagrams
+
+	// receiver
+	packets   atomic.Uint64
+	lost      atomic.Int64
+	ooo       atomic.Uint64
+	dup       atomic.Uint64
+	malformed atomic.Uint64
+	jitter    atomic.Uint64 // float64 bits, seconds
+	highest   atomic.Uint64 // highest sequence number seen
+}
+
+// udpHeaderSize is the iperf3 datagram header: seconds, microseconds and a
+// 32- or 64-bit sequence number.
+func udpHeaderSize(counter64 bool) int {
+	if counter64 {
+		return 16
+	}
+	return 12
+}
+
+// MinUDPSize is the smallest datagram that carries iperf3's header with a
+// 64-bit counter.
+const MinUDPSize = 16
+
+// MaxUDPSize is the largest UDP payload over IPv4.
+const MaxUDPSize = 65507
+
+// DefaultUDPRate is iperf3's default UDP rate per stream (1 Mbit/s).
+const DefaultUDPRate = 1 << 20
+
+// monoBase anchors datagram timestamps: only differences matter (jitter),
+// and a monotonic clock keeps them meaningful across wall-clock steps.
+var monoBase = time.Now()
+
+func monoNow() time.Duration { return time.Since(monoBase) + time.Hour }
+
+// putUDPHeader writes the timestamp and sequence number into b.
+func putUDPHeader(b []byte, now time.Duration, seq uint64, counter64 bool) {
+	binary.BigEndian.PutUint32(b[0:], uint32(now/time.Second))
+	binary.BigEndian.PutUint32(b[4:], uint32((now%time.Second)/time.Microsecond))
+	if counter64 {
+		binary.BigEndian.PutUint64(b[8:], seq)
+	} else {
+		binary.BigEndian.PutUint32(b[8:], uint32(seq))
+	}
+}
+
+// ParseUDPHeader decodes a datagram header: the sender's timestamp and the
+// sequence number. It fails on datagrams too short for the header.
+func ParseUDPHeader(b []byte, counter64 bool) (ts time.Duration, seq uint64, err error) {
+	if len(b) < udpHeaderSize(counter64) {
+		return 0, 0, fmt.Errorf("datagram of %d bytes is shorter than the %d-byte header", len(b), udpHeaderSize(counter64))
+	}
+	sec := binary.BigEndian.Uint32(b[0:])
+	usec := binary.BigEndian.Uint32(b[4:])
+	ts = time.Duration(sec)*time.Second + time.Duration(usec%1_000_000)*time.Microsecond
+	if counter64 {
+		seq = binary.BigEndian.Uint64(b[8:])
+	} else {
+		seq = uint64(binary.BigEndian.Uint32(b[8:]))
+	}
+	return ts, seq, nil
+}
+
+// udpSend paces datagrams at the target rate. It computes how many
+// datagrams are due since the start and sends them in a burst, then sleeps
+// until the next is due: accurate on average at any rate, and idle (not
+// spinning) between bursts at low rates.
+func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
+	u := f.udp
+	buf := make([]byte, u.size) // the header differs per datagram
+	copy(buf, payload)
+	bits := float64(u.size * 8)
+	start := time.Now()
+	var seq, sent uint64
+	for !f.stopping.Load() {
+		var due uint64
+		if u.rate == 0 {
+			due = sent + 64
+		} else {
+			due = uint64(time.Since(start).Seconds()*float64(u.rate)/bits) + 1
+		}
+		if sent >= due {
+			next := start.Add(time.Duration(float64(sent) * bits / float64(u.rate) * float64(time.Second)))
+			time.Sleep(time.Until(next))
+			continue
+		}
+		if lag := due - sent; lag > u.behind.Load() {
+			u.behind.Store(lag)
+		}
+		burst := min(due-sent, 256)
+		for range burst {
+			seq++
+			putUDPHeader(buf, monoNow(), seq, u.counter64)
+			n, err := f.conn.Write(buf)
+			sent++
+			if err != nil {
+				if f.stopping.Load() {
+					return nil
+				}
+				u.sendErrs.Add(1)
+				if !transientUDPErr(err) {
+					return fmt.Errorf("stream %d: write: %w", f.id, err)
+				}
+				continue
+			}
+			u.sent.Add(1)
+			f.bytes.Add(uint64(n))
+			if limit != nil && limit.add(n) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// transientUDPErr: errors a UDP sender counts and carries on after (a
+// full socket buffer, an ICMP unreachable from a peer not yet listening).
+func transientUDPErr(err error) bool {
+	return errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
+}
+
+// seqWindow remembers which of the last 4096 sequence numbers arrived, to
+// tell a duplicate from a late datagram.
+type seqWindow struct{ bits [64]uint64 }
+
+func (w *seqWindow) set(seq uint64)      { w.bits[(seq/64)%64] |= 1 << (seq % 64) }
+func (w *seqWindow) has(seq uint64) bool { return w.bits[(seq/64)%64]&(1<<(seq%64)) != 0 }
+func (w *seqWindow) clear(seq uint64)    { w.bits[(seq/64)%64] &^= 1 << (seq % 64) }
+
+const seqWindowSize = 64 * 64
+
+// udpReceiver is the per-datagram accounting of one stream, owned by its
+// goroutine; it publishes through the flow's atomics.
+type udpReceiver struct {
+	u           *udpFlow
+	highest     uint64
+	seen        seqWindow
+	prevTransit float64
+	jitter      float64
+	count       uint64
+	lost        int64
+}
+
+// add accounts one datagram with sequence seq, sent at ts and arrived at
+// arrival (both on their own clocks: only differences matter).
+func (r *udpReceiver) add(ts, arrival time.Duration, seq uint64) {
+	u := r.u
+	r.count++
+	u.packets.Add(1)
+	transit := (arrival - ts).Seconds()
+	if r.count > 1 {
+		r.jitter += (math.Abs(transit-r.prevTransit) - r.jitter) / 16
+		u.jitter.Store(math.Float64bits(r.jitter))
+	}
+	r.prevTransit = transit
+	switch {
+	case seq > r.highest:
+		if seq-r.highest > 1 {
+			r.lost += int64(seq - r.highest - 1)
+		}
+		if seq-r.highest >= seqWindowSize {
+			r.seen = seqWindow{}
+		} else {
+			for s := r.highest + 1; s < seq; s++ {
+				r.seen.clear(s)
+			}
+		}
+		r.seen.set(seq)
+		r.highest = seq
+		u.highest.Store(seq)
+	case r.highest-seq < seqWindowSize && r.seen.has(seq):
+		u.dup.Add(1)
+		return
+	default:
+		// A late datagram fills a gap counted as lost.
+		u.ooo.Add(1)
+		if r.lost > 0 {
+			r.lost--
+		}
+		if r.highest-seq < seqWindowSize {
+			r.seen.set(seq)
+		}
+	}
+	u.lost.Store(r.lost)
+}
+
+func (f *flow) udpRecv(buf []byte, _ *byteLimit) error {
+	r := &udpReceiver{u: f.udp}
+	for {
+		n, err := f.conn.Read(buf)
+		if err != nil {
+			if f.stopping.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			if transientUDPErr(err) {
+				continue
+			}
+			return fmt.Errorf("stream %d: read: %w", f.id, err)
+		}
+		arrival := monoNow()
+		ts, seq, err := ParseUDPHeader(buf[:n], f.udp.counter64)
+		if err != nil {
+			f.udp.malformed.Add(1)
+			continue
+		}
+		f.bytes.Add(uint64(n))
+		r.add(ts, arrival, seq)
+	}
+}
+
+// snapshot returns the flow's UDP counters so far.
+func (u *udpFlow) snapshot() UDPStats {
+	return UDPStats{
+		Packets:    u.sent.Load() + u.packets.Load(), // one of them is zero
+		Lost:       u.lost.Load(),
+		OutOfOrder: u.ooo.Load(),
+		Duplicates: u.dup.Load(),
+		Jitter:     math.Float64frombits(u.jitter.Load()),
+		SendErrors: u.sendErrs.Load(),
+		Malformed:  u.malformed.Load(),
+		Behind:     u.behind.Load(),
+	}
+}
+
+// newUDPFlow wraps a connected UDP socket as a flow.
+func newUDPFlow(idx int, dir Dir, conn *net.UDPConn, u *udpFlow) *flow {
+	return &flow{idx: idx, id: StreamID(idx), dir: dir, conn: conn, udp: u, done: make(chan struct{})}
+}
+
+// UDP stream set-up messages (iperf3 ≥ 3.12 and the legacy forms).
+var (
+	udpConnectRequest = []byte("9876")
+	udpConnectReply   = []byte("6789")
+	legacyRequests    = [][]byte{{0x15, 0xcd, 0x5b, 0x07}, {0x07, 0x5b, 0xcd, 0x15}, []byte("6789")}
+	legacyReplies     = [][]byte{{0xb1, 0x68, 0xde, 0x3a}, {0x3a, 0xde, 0x68, 0xb1}, []byte("9876")}
+)
+
+// isUDPConnectRequest reports whether b starts a UDP stream (any iperf3
+// form, optionally followed by flowscope's stream header).
+func isUDPConnectRequest(b []byte) bool {
+	if len(b) < 4 {
+		return false
+	}
+	if string(b[:4]) == string(udpConnectRequest) {
+		return true
+	}
+	for _, l := range legacyRequests {
+		if string(b[:4]) == string(l) {
+			return true
+		}
+	}
+	return false
+}
+
+func isUDPConnectReply(b []byte) bool {
+	if len(b) != 4 {
+		return false
+	}
+	if string(b) == string(udpConnectReply) {
+		return true
+	}
+	for _, l := range legacyReplies {
+		if string(b) == string(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// udpSocketBuffer is what UDP sockets ask for when -w is not given: the
+// defaults (about 208 KiB) drop datagrams at gigabit rates. The kernel caps
+// it at net.core.rmem_max/wmem_max.
+const udpSocketBuffer = 4 << 20
+
+// dialUDPStreams sets up the UDP streams one at a time, as iperf3 does:
+// each connected socket sends the 4-byte connect request (with flowscope's
+// stream header when agreed) and waits for the server's reply.
+func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, _ string, ext *wire.Extensions, emit func(Event)) (flowSet, []time.Duration, error) {
+	cfg := c.cfg
+	n := cfg.NumStreams()
+	ta := server.(*net.TCPAddr)
+	raddr := &net.UDPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone}
+	var laddr *net.UDPAddr
+	if cfg.BindAddr != "" {
+		laddr = &net.UDPAddr{IP: net.ParseIP(cfg.BindAddr)}
+	}
+	network := "udp4"
+	if ta.IP.To4() == nil {
+		network = "udp6"
+	}
+	roles := ext.Has(wire.ExtRoles)
+	flows := make(flowSet, 0, n)
+	times := make([]time.Duration, 0, n)
+	fail := func(idx int, err error) (flowSet, []time.Duration, error) {
+		var fails setupFailures
+		fails.add(fmt.Errorf("stream %d: %w", StreamID(idx), unwrapOpError(err)))
+		c.findings.add(diagnose.SetupFailed(fails.byCause, n))
+		return flows, nil, fails.err(n)
+	}
+	for idx := range n {
+		if ctx.Err() != nil {
+			return flows, nil, fmt.Errorf("interrupted during setup: %w", ctx.Err())
+		}
+		dir := streamDir(SideClient, idx, cfg.Parallel, cfg.Reverse, cfg.Bidir)
+		t := time.Now()
+		conn, err := net.DialUDP(network, laddr, raddr)
+		if err != nil {
+			return fail(idx, err)
+		}
+		buf := cfg.Window
+		if buf == 0 {
+			buf = udpSocketBuffer
+		}
+		_ = conn.SetReadBuffer(buf)
+		_ = conn.SetWriteBuffer(buf)
+		req := append([]byte(nil), udpConnectRequest...)
+		if roles {
+			role := wire.ClientSends
+			if dir == Recv {
+				role = wire.ServerSends
+			}
+			req = append(req, wire.StreamHeader{Role: role, Index: uint32(idx)}.Encode()...)
+		}
+		// The reply; in -R up to two data datagrams may come first. A
+		// refused request (ICMP port unreachable: the server's socket for
+		// this stream is not bound yet) was never received, so it is sent
+		// again.
+		reply := make([]byte, MaxUDPSize)
+		ok := false
+		deadline := time.Now().Add(setupTimeout)
+		sendReq := true
+		for reads := 0; !ok && reads < 3; {
+			if sendReq {
+				if _, err := conn.Write(req); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+					conn.Close()
+					return fail(idx, err)
+				}
+				sendReq = false
+			}
+			_ = conn.SetReadDeadline(deadline)
+			m, err := conn.Read(reply)
+			switch {
+			case errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(deadline):
+				sendReq = true
+				time.Sleep(10 * time.Millisecond)
+				continue
+			case err != nil:
+				conn.Close()
+				return fail(idx, fmt.Errorf("waiting for the UDP connect reply: %w", err))
+			}
+			reads++
+			ok = isUDPConnectReply(reply[:m])
+		}
+		if !ok {
+			conn.Close()
+			return fail(idx, errors.New("no UDP connect reply among the first datagrams"))
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+		rate := cfg.Rate
+		u := &udpFlow{size: cfg.BlockSize, rate: rate, counter64: cfg.Counters64}
+		flows = append(flows, newUDPFlow(idx, dir, conn, u))
+		times = append(times, time.Since(t))
+		emit(&Progress{Side: SideClient, Connected: len(flows), Total: n})
+	}
+	return flows, times, nil
+}
