@@ -28,6 +28,7 @@ type options struct {
 	cfg        engine.Config
 	json       bool
 	jsonStream bool
+	noTUI      bool // --no-tui: headless output on a terminal too
 	format     byte
 	verbose    bool
 	oneOff     bool
@@ -58,6 +59,7 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 	fs.StringVarP(&r.omit, "omit", "O", "0", "omit the first `SECONDS` from the results")
 	fs.BoolVarP(&r.json, "json", "J", false, "output one JSON document in iperf3's schema")
 	fs.BoolVar(&r.jsonStream, "json-stream", false, "output one JSON event per line")
+	fs.BoolVar(&r.noTUI, "no-tui", false, "print the text report even when stdout is a terminal (no live UI)")
 	fs.BoolVarP(&r.ipv4, "version4", "4", false, "use IPv4 only")
 	fs.BoolVarP(&r.ipv6, "version6", "6", false, "use IPv6 only")
 	fs.StringVarP(&r.bind, "bind", "B", "", "bind to local `ADDRESS`")
@@ -74,6 +76,7 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 type rawFlags struct {
 	server, loopback, reverse, bidir, json, jsonStream bool
 	ipv4, ipv6, oneOff, verbose, version, help         bool
+	noTUI                                              bool
 	client, time, bytes, interval, length, window      string
 	bitrate, congestion, omit, bind, format            string
 	stallTimeout                                       string
@@ -99,7 +102,7 @@ func parseArgs(args []string) (*options, error) {
 	if r.help {
 		return nil, errHelp
 	}
-	o := &options{version: r.version, json: r.json, jsonStream: r.jsonStream, verbose: r.verbose, oneOff: r.oneOff}
+	o := &options{version: r.version, json: r.json, jsonStream: r.jsonStream, verbose: r.verbose, oneOff: r.oneOff, noTUI: r.noTUI}
 	if r.version {
 		return o, nil
 	}

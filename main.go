@@ -45,6 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 
+	if !opts.noTUI && !opts.json && !opts.jsonStream && isTerminal(stdout) {
+		return runTUI(opts, stdout, stderr)
+	}
+
 	ctx, stop := interruptContext()
 	defer stop()
 
@@ -150,14 +154,9 @@ func runServer(ctx context.Context, opts *options, rep report.Reporter, stdout, 
 		}
 	}
 	banner()
-	srv := engine.NewServer(engine.ServerConfig{
-		OneOff:      opts.oneOff,
-		Interval:    opts.cfg.Interval,
-		StallWindow: opts.cfg.StallWindow,
-		Log: func(msg string) {
-			fmt.Fprintf(stderr, "flowscope: %s\n", msg)
-		},
-	}, withFindings(stderr, func(ev engine.Event) {
+	srv := engine.NewServer(serverConfig(opts, func(msg string) {
+		fmt.Fprintf(stderr, "flowscope: %s\n", msg)
+	}), withFindings(stderr, func(ev engine.Event) {
 		rep.Handle(ev)
 		if _, ok := ev.(*engine.End); ok && !opts.oneOff {
 			banner()
@@ -174,19 +173,44 @@ func runServer(ctx context.Context, opts *options, rep report.Reporter, stdout, 
 // runLoopback runs a server on a free loopback port and a client against
 // it, in this process.
 func runLoopback(ctx context.Context, opts *options, rep report.Reporter, stderr io.Writer) int {
+	cfg, stopSrv, err := startLoopbackServer(ctx, opts, func(msg string) {
+		fmt.Fprintf(stderr, "flowscope: server: %s\n", msg)
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		return exitFailed
+	}
+	code := runClient(ctx, cfg, rep, stderr)
+	stopSrv()
+	return code
+}
+
+// serverConfig is the server side of the command line.
+func serverConfig(opts *options, log func(string)) engine.ServerConfig {
+	return engine.ServerConfig{
+		OneOff:      opts.oneOff,
+		Interval:    opts.cfg.Interval,
+		StallWindow: opts.cfg.StallWindow,
+		Log:         log,
+	}
+}
+
+// startLoopbackServer starts a one-off server on a free loopback port and
+// returns the client configuration that reaches it, and a function that
+// stops the server and waits for it.
+func startLoopbackServer(ctx context.Context, opts *options, log func(string)) (engine.Config, func(), error) {
 	host := "127.0.0.1"
 	if opts.cfg.Network == "tcp6" {
 		host = "::1"
 	}
 	ln, err := engine.Listen(ctx, opts.cfg.Network, net.JoinHostPort(host, "0"))
 	if err != nil {
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
-		return exitFailed
+		return engine.Config{}, nil, err
 	}
 	srv := engine.NewServer(engine.ServerConfig{
 		OneOff:      true,
 		StallWindow: opts.cfg.StallWindow,
-		Log:         func(msg string) { fmt.Fprintf(stderr, "flowscope: server: %s\n", msg) },
+		Log:         log,
 	}, nil)
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	served := make(chan error, 1)
@@ -195,8 +219,5 @@ func runLoopback(ctx context.Context, opts *options, rep report.Reporter, stderr
 	cfg := opts.cfg
 	cfg.Host = host
 	cfg.Port = ln.Addr().(*net.TCPAddr).Port
-	code := runClient(ctx, cfg, rep, stderr)
-	stopSrv()
-	<-served
-	return code
+	return cfg, func() { stopSrv(); <-served }, nil
 }

@@ -38,6 +38,10 @@ func TestParseArgs(t *testing.T) {
 		}},
 		{"-c h -4 --json-stream -V", func(o *options) bool { return o.cfg.Network == "tcp4" && o.jsonStream && o.verbose }},
 		{"-v", func(o *options) bool { return o.version }},
+		{"-c h", func(o *options) bool { return !o.noTUI }},
+		{"-c h --no-tui", func(o *options) bool { return o.noTUI }},
+		{"-s --no-tui", func(o *options) bool { return o.noTUI && o.mode == modeServer }},
+		{"--loopback --no-tui -P 2", func(o *options) bool { return o.noTUI && o.mode == modeLoopback }},
 	}
 	for _, g := range good {
 		o, err := parseArgs(strings.Fields(g.args))

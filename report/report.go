@@ -25,6 +25,10 @@ type Options struct {
 	// Verbose adds iperf3 -V's extra text lines (system, cookie, test
 	// parameters, CPU use, congestion control, per-stream errors).
 	Verbose bool
+	// SummaryOnly makes the text reporter print only each test's final
+	// summary (from the "- - -" separator to "flowscope done."), the part a
+	// live UI leaves on the screen after it exits. JSON reporters ignore it.
+	SummaryOnly bool
 }
 
 // Reporter consumes engine events in order: Start, zero or more Samples, End

@@ -64,8 +64,10 @@ func (t *text) Handle(ev engine.Event) {
 	switch e := ev.(type) {
 	case *engine.Start:
 		t.onStart(e)
+		t.dropIfSummaryOnly()
 	case *engine.Sample:
 		t.onSample(e)
+		t.dropIfSummaryOnly()
 	case *engine.End:
 		t.onEnd(e)
 	default:
@@ -74,6 +76,15 @@ func (t *text) Handle(ev engine.Event) {
 	if t.buf.Len() > 0 {
 		_, _ = t.w.Write(t.buf.Bytes())
 		t.buf.Reset()
+	}
+}
+
+// dropIfSummaryOnly discards the lines just built when only the summary
+// is wanted.
+func (t *text) dropIfSummaryOnly() {
+	if t.opts.SummaryOnly {
+		t.buf.Reset()
+		t.lastWasSep = false
 	}
 }
 

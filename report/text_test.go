@@ -284,3 +284,27 @@ func TestReportersConcurrentHandle(t *testing.T) {
 		})
 	}
 }
+
+// SummaryOnly leaves exactly the summary part of the full report: what a
+// live UI prints to the scrollback when it exits.
+func TestTextSummaryOnly(t *testing.T) {
+	for _, sc := range []scenario{
+		{side: engine.SideClient, parallel: 1, intervals: 2},
+		{side: engine.SideClient, parallel: 3, intervals: 2},
+		{side: engine.SideClient, parallel: 2, intervals: 2, bidir: true},
+		{side: engine.SideServer, parallel: 2, intervals: 3, reverse: true},
+	} {
+		full := runText(sc, Options{})
+		got := runText(sc, Options{SummaryOnly: true})
+		i := strings.LastIndex(full, "\n"+separator+"\n")
+		if i < 0 {
+			t.Fatalf("%+v: full report has no separator:\n%s", sc, full)
+		}
+		if want := full[i+1:]; got != want {
+			t.Errorf("%+v: summary-only report\n got:\n%s\nwant (the tail of the full report):\n%s", sc, got, want)
+		}
+		if strings.Contains(got, "connected to") || strings.Contains(got, "0.00-1.00") {
+			t.Errorf("%+v: summary-only report has start or interval lines:\n%s", sc, got)
+		}
+	}
+}

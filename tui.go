@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/term"
+
+	"github.com/flowscope/flowscope/engine"
+	"github.com/flowscope/flowscope/report"
+	"github.com/flowscope/flowscope/ui"
+)
+
+// frameInterval bounds how often engine data redraws the screen.
+const frameInterval = 100 * time.Millisecond
+
+// isTerminal reports whether w is a terminal (the live UI's condition).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(f.Fd())
+}
+
+// summaries keeps the text summary of each test while the UI owns the
+// screen, to print it on the normal screen afterwards. A server keeps the
+// last few tests, each headed by the client it came from.
+type summaries struct {
+	mu       sync.Mutex
+	server   bool
+	rep      report.Reporter
+	cur      bytes.Buffer
+	done     []string
+	findings []engine.Finding
+	seen     map[string]bool
+}
+
+const keptSummaries = 10
+
+func newSummaries(opts *options, server bool) *summaries {
+	s := &summaries{server: server, seen: map[string]bool{}}
+	s.rep = report.NewText(&s.cur, report.Options{Format: opts.format, Verbose: opts.verbose, SummaryOnly: true})
+	return s
+}
+
+// Handle records one event; it runs on the engine's goroutine.
+func (s *summaries) Handle(ev engine.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch e := ev.(type) {
+	case *engine.Start:
+		if s.server {
+			s.cur.Reset()
+			fmt.Fprintf(&s.cur, "Accepted connection from %s, port %d\n", e.Host, e.Port)
+		}
+		s.addFindings(e.Findings)
+	case *engine.Sample:
+		s.addFindings(e.Findings)
+	}
+	s.rep.Handle(ev)
+	if e, ok := ev.(*engine.End); ok {
+		s.addFindings(e.Findings)
+		if s.server && e.Err != nil {
+			fmt.Fprintf(&s.cur, "test failed: %v\n", e.Err)
+		}
+		if s.cur.Len() > 0 {
+			s.done = append(s.done, s.cur.String())
+			if len(s.done) > keptSummaries {
+				s.done = s.done[len(s.done)-keptSummaries:]
+			}
+		}
+		s.cur.Reset()
+	}
+}
+
+func (s *summaries) addFindings(fs []engine.Finding) {
+	for _, f := range fs {
+		if k := f.String(); !s.seen[k] {
+			s.seen[k] = true
+			s.findings = append(s.findings, f)
+		}
+	}
+}
+
+// print writes the summaries to stdout and the findings to stderr, in the
+// headless format.
+func (s *summaries) print(stdout, stderr io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.done {
+		_, _ = io.WriteString(stdout, d)
+	}
+	for _, f := range s.findings {
+		fmt.Fprintf(stderr, "flowscope: %s\n", f.String())
+	}
+}
+
+// runTUI runs the live terminal UI for any mode and leaves the summary on
+// the normal screen when it exits.
+func runTUI(opts *options, stdout, stderr io.Writer) int {
+	server := opts.mode == modeServer
+	sums := newSummaries(opts, server)
+
+	// The engine's own context: the UI cancels it on q.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	uiOpts := ui.Options{Mode: ui.ModeClient, Stop: cancel, FrameInterval: frameInterval}
+	var ln net.Listener
+	if server {
+		addr := net.JoinHostPort(opts.cfg.BindAddr, strconv.Itoa(opts.cfg.Port))
+		var err error
+		if ln, err = engine.Listen(ctx, opts.cfg.Network, addr); err != nil {
+			fmt.Fprintf(stderr, "flowscope: %v\n", err)
+			return exitFailed
+		}
+		uiOpts.Mode = ui.ModeServer
+		uiOpts.Listen = ln.Addr().String()
+		uiOpts.Backlog = engine.Backlog()
+	}
+	model := ui.New(uiOpts)
+	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler())
+
+	// Log lines would tear the screen; keep them for afterwards (and show
+	// the server's in its history pane).
+	var logMu sync.Mutex
+	var logs []string
+	logf := func(prefix string) func(string) {
+		return func(msg string) {
+			logMu.Lock()
+			logs = append(logs, prefix+msg)
+			if len(logs) > 100 {
+				logs = logs[len(logs)-100:]
+			}
+			logMu.Unlock()
+			if server {
+				p.Send(ui.LogMsg(msg))
+			}
+		}
+	}
+
+	emit := func(ev engine.Event) {
+		sums.Handle(ev)
+		p.Send(ev)
+	}
+
+	// SIGTERM (or SIGINT from outside: the UI reads Ctrl-C as a key) stops
+	// the test like q; a second one quits at once, restoring the terminal.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		n := 0
+		for range sig {
+			if n++; n == 1 {
+				p.Send(ui.StopMsg{})
+			} else {
+				p.Kill()
+			}
+		}
+	}()
+
+	type result struct {
+		err      error
+		panicked any
+		stack    []byte
+		stopSrv  func()
+	}
+	done := make(chan result, 1)
+	go func() {
+		var err error
+		var stopSrv func()
+		defer func() {
+			res := result{err: err, stopSrv: stopSrv}
+			if r := recover(); r != nil {
+				res.panicked, res.stack = r, debug.Stack()
+				res.err = fmt.Errorf("internal error: %v", r)
+			}
+			done <- res
+			p.Send(ui.DoneMsg{Err: res.err})
+		}()
+		switch opts.mode {
+		case modeServer:
+			srv := engine.NewServer(serverConfig(opts, logf("")), emit)
+			err = srv.Serve(ctx, ln)
+			if errors.Is(err, engine.ErrServerClosed) {
+				err = nil
+			}
+		case modeLoopback:
+			var cfg engine.Config
+			cfg, stopSrv, err = startLoopbackServer(ctx, opts, logf("server: "))
+			if err == nil {
+				_, err = engine.NewClient(cfg, emit).Run(ctx)
+			}
+		default:
+			_, err = engine.NewClient(opts.cfg, emit).Run(ctx)
+		}
+	}()
+
+	_, perr := p.Run()
+	cancel()
+	// The UI quits after the End event (or the server stopping), so the
+	// engine is about to return; after a forced quit it is not waited for.
+	var res result
+	wait := 5 * time.Second
+	if errors.Is(perr, tea.ErrProgramKilled) || !model.Ended() {
+		wait = 200 * time.Millisecond
+	}
+	select {
+	case res = <-done:
+		if res.stopSrv != nil {
+			res.stopSrv()
+		}
+	case <-time.After(wait):
+		res.err = errors.New("stopped before the test's results arrived")
+	}
+	err := res.err
+
+	sums.print(stdout, stderr)
+	logMu.Lock()
+	for _, l := range logs {
+		fmt.Fprintf(stderr, "flowscope: %s\n", l)
+	}
+	logMu.Unlock()
+	if res.panicked != nil {
+		fmt.Fprintf(stderr, "flowscope: panic: %v\n%s", res.panicked, res.stack)
+		return exitFailed
+	}
+	if perr != nil && !errors.Is(perr, tea.ErrProgramKilled) {
+		fmt.Fprintf(stderr, "flowscope: terminal UI: %v\n", perr)
+		return exitFailed
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}

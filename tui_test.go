@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmuxSession is a detached tmux session on a private server (-L) that the
+// test reads with capture-pane.
+type tmuxSession struct {
+	t    *testing.T
+	tmux string
+	sock string
+}
+
+func newTmux(t *testing.T) *tmuxSession {
+	t.Helper()
+	path, err := exec.LookPath("tmux")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is not installed; CI must install it (see .ci/run)")
+		}
+		t.Skip("tmux is not installed: skipping the terminal UI end-to-end test (apt-get install tmux)")
+	}
+	s := &tmuxSession{t: t, tmux: path, sock: fmt.Sprintf("flowscope-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	t.Cleanup(func() { _, _ = s.run("kill-server") })
+	return s
+}
+
+func (s *tmuxSession) run(args ...string) (string, error) {
+	out, err := exec.Command(s.tmux, append([]string{"-L", s.sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (s *tmuxSession) must(args ...string) {
+	s.t.Helper()
+	if out, err := s.run(args...); err != nil {
+		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+}
+
+func (s *tmuxSession) screen() string {
+	out, _ := s.run("capture-pane", "-p", "-t", "e2e")
+	return out
+}
+
+// waitFor polls the pane until cond holds, failing with the last screen
+// after the deadline.
+func (s *tmuxSession) waitFor(what string, d time.Duration, cond func(screen string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		scr := s.screen()
+		if cond(scr) {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %v waiting for %s; the screen:\n%s", d, what, scr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var streamRow = regexp.MustCompile(`(?m)^[▸ ]\s+\d+ ↑ +[0-9.]+ [kMGT]?bit/s`)
+
+func hasBraille(s string) bool {
+	for _, r := range s {
+		if r > 0x2800 && r <= 0x28ff {
+			return true
+		}
+	}
+	return false
+}
+
+// TestTUIInTmux runs the real binary in a terminal: the live screen shows
+// the stream rows and the SUM chart, ? shows the full help, enter the
+// detail view, and q ends the test cleanly and leaves the summary.
+func TestTUIInTmux(t *testing.T) {
+	s := newTmux(t)
+	bin := binary(t)
+	script := fmt.Sprintf("'%s' --loopback -t 4 -P 8 -i 0.5 -C cubic; echo \"flowscope exited $?\"; sleep 300", bin)
+	s.must("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", script)
+
+	s.waitFor("8 stream rows and a drawn SUM chart", 30*time.Second, func(scr string) bool {
+		return len(streamRow.FindAllString(scr, -1)) == 8 && strings.Contains(scr, "╭─ SUM") &&
+			strings.Contains(scr, "8 flows ↑ send") && hasBraille(scr)
+	})
+
+	s.must("send-keys", "-t", "e2e", "?")
+	s.waitFor("the full help", 10*time.Second, func(scr string) bool {
+		return strings.Contains(scr, "page down") && strings.Contains(scr, "reverse sort") && strings.Contains(scr, "problems only")
+	})
+	s.must("send-keys", "-t", "e2e", "?")
+
+	s.must("send-keys", "-t", "e2e", "Enter")
+	s.waitFor("the detail view of stream 1", 10*time.Second, func(scr string) bool {
+		return strings.Contains(scr, "stream 1 ↑ send") && strings.Contains(scr, "rtt / rttvar") && strings.Contains(scr, "snd_cwnd")
+	})
+
+	s.must("send-keys", "-t", "e2e", "q")
+	scr := s.waitFor("a clean exit", 30*time.Second, func(scr string) bool {
+		return strings.Contains(scr, "flowscope exited")
+	})
+	if !strings.Contains(scr, "flowscope exited 0") {
+		t.Errorf("exit status is not 0:\n%s", scr)
+	}
+	for _, want := range []string{"[SUM]", "sender", "receiver", "flowscope done."} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("the summary left on screen lacks %q:\n%s", want, scr)
+		}
+	}
+	if strings.Contains(scr, "╭─ SUM") || strings.Contains(scr, "rtt / rttvar") {
+		t.Errorf("the live screen was not cleared on exit:\n%s", scr)
+	}
+	if strings.Contains(scr, "0.00-0.50") {
+		t.Errorf("interval lines were printed after the UI; only the summary belongs there:\n%s", scr)
+	}
+}

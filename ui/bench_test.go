@@ -1,0 +1,122 @@
+package ui
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/flowscope/flowscope/engine"
+)
+
+var benchFlows = []int{16, 1000, 10000}
+
+// benchSetup returns a 120x40 model in the middle of a test with n
+// streams, and samples to feed it (rates vary per stream and interval,
+// a few streams are stalled).
+func benchSetup(b *testing.B, n int, frame time.Duration) (*Model, []*engine.Sample) {
+	b.Helper()
+	m := New(Options{Mode: ModeClient, FrameInterval: frame})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	st := testStart(engine.SideClient, n, engine.TestParams{Duration: 60 * time.Second})
+	m.Update(st)
+	rng := rand.New(rand.NewPCG(1, 2))
+	samples := make([]*engine.Sample, 8)
+	for k := range samples {
+		samples[k] = testSample(st, k, func(i int) streamSpec {
+			if i%97 == 5 {
+				return streamSpec{state: engine.StateStalled, stalled: 2 * time.Second, reason: "peer window 0: the receiver is not reading"}
+			}
+			return streamSpec{mbps: 50 + 100*rng.Float64(), retr: uint64(rng.IntN(3))}
+		})
+	}
+	// Warm up: a history for the sparklines and the chart.
+	for k := 0; k < 60; k++ {
+		s := *samples[k%len(samples)]
+		s.Start, s.End = time.Duration(k)*time.Second, time.Duration(k+1)*time.Second
+		m.Update(&s)
+	}
+	m.render()
+	return m, samples
+}
+
+// BenchmarkUpdate is folding one sample into the model, without drawing
+// (the frame comes later, at most every FrameInterval).
+func BenchmarkUpdate(b *testing.B) {
+	for _, n := range benchFlows {
+		b.Run("flows="+strconv.Itoa(n), func(b *testing.B) {
+			m, samples := benchSetup(b, n, time.Hour)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				m.Update(samples[i%len(samples)])
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkView is drawing one frame of fresh data and returning it:
+// the cost the frame rate bounds.
+func BenchmarkView(b *testing.B) {
+	for _, n := range benchFlows {
+		b.Run("flows="+strconv.Itoa(n), func(b *testing.B) {
+			m, samples := benchSetup(b, n, time.Hour)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				// New data invalidates the chart and the visible rows; the
+				// apply itself is BenchmarkUpdate's and is small.
+				m.run.apply(samples[i%len(samples)])
+				i++
+				m.render()
+				_ = m.View()
+			}
+		})
+	}
+}
+
+// BenchmarkSampleAndFrame is the budget case: one sample arrives and one
+// frame is drawn (target at 10,000 flows: < 5 ms, < 1 MiB).
+func BenchmarkSampleAndFrame(b *testing.B) {
+	for _, sorted := range []bool{false, true} {
+		for _, n := range benchFlows {
+			name := "flows=" + strconv.Itoa(n)
+			if sorted {
+				name += "/sort=rate"
+			}
+			b.Run(name, func(b *testing.B) {
+				m, samples := benchSetup(b, n, 0)
+				if sorted {
+					m.Update(keyMsg("s"))
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					m.Update(samples[i%len(samples)])
+					i++
+					_ = m.View()
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMapFrame is one sample and one frame of the map view.
+func BenchmarkMapFrame(b *testing.B) {
+	for _, n := range benchFlows {
+		b.Run("flows="+strconv.Itoa(n), func(b *testing.B) {
+			m, samples := benchSetup(b, n, 0)
+			m.Update(keyMsg("m"))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				m.Update(samples[i%len(samples)])
+				i++
+				_ = m.View()
+			}
+		})
+	}
+}

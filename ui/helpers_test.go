@@ -1,0 +1,206 @@
+package ui
+
+import (
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
+
+	"github.com/flowscope/flowscope/engine"
+)
+
+func TestMain(m *testing.M) {
+	// Golden files and substring checks need plain text and one time zone.
+	lipgloss.SetColorProfile(termenv.Ascii)
+	time.Local = time.UTC
+	os.Exit(m.Run())
+}
+
+// testStart is a Start event for n streams in direction dir (Send for a
+// plain client test).
+func testStart(side engine.Side, n int, p engine.TestParams) *engine.Start {
+	if p.Protocol == "" {
+		p.Protocol = "TCP"
+	}
+	if p.NumStreams == 0 {
+		p.NumStreams = n
+	}
+	if p.Interval == 0 {
+		p.Interval = time.Second
+	}
+	s := &engine.Start{
+		Side: side, Host: "127.0.0.1", Port: 5201, Params: p,
+		Timestamp: time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC),
+	}
+	dir := engine.Send
+	if p.Reverse != (side == engine.SideServer) {
+		dir = engine.Recv
+	}
+	for i := 0; i < n; i++ {
+		d := dir
+		if p.Bidir && i >= n/2 {
+			d = 1 - dir
+		}
+		s.Streams = append(s.Streams, engine.StreamInfo{
+			ID: engine.StreamID(i), Dir: d,
+			Local:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000 + i},
+			Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5201},
+		})
+		s.ConnectTimes = append(s.ConnectTimes, time.Duration(100+i)*time.Microsecond)
+	}
+	return s
+}
+
+// streamSpec describes one stream in a synthetic sample.
+type streamSpec struct {
+	mbps    float64 // Mbit/s in the interval
+	state   engine.StreamState
+	stalled time.Duration
+	reason  string
+	retr    uint64
+}
+
+// totals keeps each synthetic stream's running byte count.
+var (
+	totalsMu sync.Mutex
+	totals   = map[*engine.Start][]uint64{}
+)
+
+// testSample builds interval seq (1 s long) for the streams of start.
+// Totals add up over the samples built for the same start.
+func testSample(start *engine.Start, seq int, spec func(i int) streamSpec) *engine.Sample {
+	totalsMu.Lock()
+	defer totalsMu.Unlock()
+	tot := totals[start]
+	if len(tot) != len(start.Streams) {
+		tot = make([]uint64, len(start.Streams))
+		totals[start] = tot
+	}
+	s := &engine.Sample{
+		Side: start.Side, Seq: seq,
+		Start: time.Duration(seq) * time.Second, End: time.Duration(seq+1) * time.Second,
+		Streams: make([]engine.StreamSample, len(start.Streams)),
+	}
+	for i, si := range start.Streams {
+		sp := spec(i)
+		if sp.state == engine.StateConnecting {
+			sp.state = engine.StateRunning
+		}
+		b := uint64(sp.mbps * 1e6 / 8)
+		tot[i] += b
+		ss := engine.StreamSample{
+			ID: si.ID, Dir: si.Dir, Bytes: b, Total: tot[i],
+			State: sp.state, StalledFor: sp.stalled, Reason: sp.reason,
+		}
+		if si.Dir == engine.Send {
+			ss.Acked = b
+			ss.TCP = engine.TCPStats{Valid: true, Retransmits: sp.retr, SndCwnd: 320 << 10, SndWnd: 3 << 20,
+				RTT: 42, RTTVar: 7, PMTU: 65535, BytesAcked: tot[i]}
+		}
+		s.Streams[i] = ss
+		sum := &s.Sent
+		if si.Dir == engine.Recv {
+			sum = &s.Received
+		}
+		sum.Streams++
+		sum.Bytes += ss.Bytes
+		sum.Acked += ss.Acked
+		if ss.TCP.Valid {
+			sum.HasTCP = true
+			sum.Retransmits += ss.TCP.Retransmits
+		}
+	}
+	return s
+}
+
+// uniform is every stream at the same rate.
+func uniform(mbps float64) func(int) streamSpec {
+	return func(int) streamSpec { return streamSpec{mbps: mbps} }
+}
+
+// newTestModel is a client model sized w×h that redraws on every event.
+func newTestModel(w, h int) *Model {
+	m := New(Options{Mode: ModeClient})
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	return m
+}
+
+// send feeds messages to the model and returns the last command.
+func send(m *Model, msgs ...tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	for _, msg := range msgs {
+		_, cmd = m.Update(msg)
+	}
+	return cmd
+}
+
+func keyMsg(s string) tea.KeyMsg {
+	switch s {
+	case "enter":
+		return tea.KeyMsg{Type: tea.KeyEnter}
+	case "esc":
+		return tea.KeyMsg{Type: tea.KeyEsc}
+	case "up":
+		return tea.KeyMsg{Type: tea.KeyUp}
+	case "down":
+		return tea.KeyMsg{Type: tea.KeyDown}
+	case "pgdown":
+		return tea.KeyMsg{Type: tea.KeyPgDown}
+	case "pgup":
+		return tea.KeyMsg{Type: tea.KeyPgUp}
+	case "ctrl+c":
+		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
+}
+
+func keys(ks ...string) []tea.Msg {
+	out := make([]tea.Msg, len(ks))
+	for i, k := range ks {
+		out[i] = keyMsg(k)
+	}
+	return out
+}
+
+// screenLines is the view split into lines, escape codes removed.
+func screenLines(m *Model) []string {
+	return strings.Split(ansi.Strip(m.View()), "\n")
+}
+
+// rowIDs returns the stream IDs of the list rows on screen, top to bottom.
+func rowIDs(t *testing.T, m *Model) []int {
+	t.Helper()
+	var ids []int
+	inList := false
+	for _, l := range screenLines(m) {
+		if strings.Contains(l, " ID DIR") {
+			inList = true
+			continue
+		}
+		if !inList {
+			continue
+		}
+		f := strings.Fields(strings.TrimPrefix(l, "▸"))
+		if len(f) < 2 || (f[1] != "↑" && f[1] != "↓") {
+			break
+		}
+		id := 0
+		for _, c := range f[0] {
+			id = id*10 + int(c-'0')
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// headerText is the header's lines, joined.
+func headerText(m *Model) string {
+	return strings.Join(screenLines(m)[:m.headerH], " | ")
+}

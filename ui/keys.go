@@ -1,0 +1,95 @@
+package ui
+
+import "github.com/charmbracelet/bubbles/key"
+
+// KeyMap is every key binding of the UI, in one place. Views pick the
+// bindings they use for the help line.
+type KeyMap struct {
+	Up, Down, Left, Right key.Binding
+	PageUp, PageDown      key.Binding
+	Top, Bottom           key.Binding
+	Sort, Reverse, Filter key.Binding
+	Detail, Back          key.Binding
+	Map, Findings, Pause  key.Binding
+	Help, Quit            key.Binding
+}
+
+// DefaultKeyMap returns the standard bindings.
+func DefaultKeyMap() KeyMap {
+	b := func(keys []string, k, desc string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
+	}
+	return KeyMap{
+		Up:       b([]string{"up", "k"}, "↑/k", "up"),
+		Down:     b([]string{"down", "j"}, "↓/j", "down"),
+		Left:     b([]string{"left", "h"}, "←/h", "previous"),
+		Right:    b([]string{"right", "l"}, "→/l", "next"),
+		PageUp:   b([]string{"pgup", "ctrl+b", "b"}, "pgup", "page up"),
+		PageDown: b([]string{"pgdown", "ctrl+f", " "}, "pgdn", "page down"),
+		Top:      b([]string{"g", "home"}, "g", "top"),
+		Bottom:   b([]string{"G", "end"}, "G", "bottom"),
+		Sort:     b([]string{"s"}, "s", "sort"),
+		Reverse:  b([]string{"r"}, "r", "reverse sort"),
+		Filter:   b([]string{"f"}, "f", "problems only"),
+		Detail:   b([]string{"enter"}, "enter", "detail"),
+		Back:     b([]string{"esc", "backspace"}, "esc", "back"),
+		Map:      b([]string{"m"}, "m", "map"),
+		Findings: b([]string{"w"}, "w", "findings"),
+		Pause:    b([]string{"p"}, "p", "pause"),
+		Help:     b([]string{"?"}, "?", "help"),
+		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
+	}
+}
+
+// viewHelp adapts the KeyMap to bubbles' help.KeyMap for one view. drop
+// leaves out that many of the least important bindings from the short
+// help, for narrow terminals.
+type viewHelp struct {
+	k    *KeyMap
+	view viewKind
+	drop int
+}
+
+// ShortHelp is the one-line help of the current view.
+func (h viewHelp) ShortHelp() []key.Binding {
+	k := h.k
+	var bs, least []key.Binding // least: dropped first, in order
+	switch h.view {
+	case viewDetail:
+		bs = []key.Binding{k.Left, k.Right, k.Back, k.Pause, k.Help, k.Quit}
+		least = []key.Binding{k.Pause, k.Left}
+	case viewMap:
+		bs = []key.Binding{k.Sort, k.Filter, k.Detail, k.Back, k.Pause, k.Help, k.Quit}
+		least = []key.Binding{k.Pause, k.Back, k.Sort}
+	case viewFindings:
+		bs = []key.Binding{k.Up, k.Down, k.Back, k.Help, k.Quit}
+		least = []key.Binding{k.Up, k.Down}
+	default:
+		bs = []key.Binding{k.Sort, k.Filter, k.Detail, k.Map, k.Findings, k.Pause, k.Help, k.Quit}
+		least = []key.Binding{k.Findings, k.Pause, k.Map}
+	}
+	for _, d := range least[:min(h.drop, len(least))] {
+		for i := range bs {
+			if bs[i].Help() == d.Help() {
+				bs = append(bs[:i], bs[i+1:]...)
+				break
+			}
+		}
+	}
+	return bs
+}
+
+// FullHelp is every binding of the current view, in columns.
+func (h viewHelp) FullHelp() [][]key.Binding {
+	k := h.k
+	nav := []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}
+	switch h.view {
+	case viewDetail:
+		return [][]key.Binding{{k.Left, k.Right}, {k.Back, k.Map, k.Findings}, {k.Pause, k.Help, k.Quit}}
+	case viewMap:
+		return [][]key.Binding{append(nav, k.Left, k.Right), {k.Filter, k.Detail, k.Back}, {k.Findings, k.Pause, k.Help, k.Quit}}
+	case viewFindings:
+		return [][]key.Binding{nav, {k.Back, k.Pause}, {k.Help, k.Quit}}
+	}
+	return [][]key.Binding{nav, {k.Sort, k.Reverse, k.Filter}, {k.Detail, k.Map, k.Findings}, {k.Pause, k.Help, k.Quit}}
+}
