@@ -52,7 +52,10 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 	fs.StringVarP(&r.interval, "interval", "i", "1", "`SECONDS` between reports (fractions allowed, 0 disables)")
 	fs.BoolVarP(&r.reverse, "reverse", "R", false, "reverse: the server sends, the client receives")
 	fs.BoolVar(&r.bidir, "bidir", false, "both directions at once")
-	fs.StringVarP(&r.length, "length", "l", "128K", "read/write block `SIZE`")
+	fs.StringVarP(&r.length, "length", "l", "", "read/write block `SIZE` (TCP 128K; UDP: the path MTU's payload)")
+	fs.BoolVarP(&r.udp, "udp", "u", false, "UDP instead of TCP (default rate 1 Mbit/s per stream)")
+	fs.BoolVar(&r.counters64, "udp-counters-64bit", false, "64-bit UDP sequence numbers")
+	fs.StringVar(&r.reverseRate, "reverse-bitrate", "", "with --bidir: per-stream `RATE` of the server→client direction (flowscope servers)")
 	fs.StringVarP(&r.window, "window", "w", "", "socket buffer `SIZE` (SO_SNDBUF/SO_RCVBUF)")
 	fs.StringVarP(&r.bitrate, "bitrate", "b", "", "per-stream target `RATE` in bit/s (K/M/G), 0 = unlimited")
 	fs.StringVarP(&r.congestion, "congestion", "C", "", "TCP congestion control `ALGO` (e.g. cubic)")
@@ -76,7 +79,8 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 type rawFlags struct {
 	server, loopback, reverse, bidir, json, jsonStream bool
 	ipv4, ipv6, oneOff, verbose, version, help         bool
-	noTUI                                              bool
+	noTUI, udp, counters64                             bool
+	reverseRate                                        string
 	client, time, bytes, interval, length, window      string
 	bitrate, congestion, omit, bind, format            string
 	stallTimeout                                       string
@@ -175,14 +179,21 @@ func parseArgs(args []string) (*options, error) {
 		}
 		cfg.Duration = 0
 	}
-	bl, err := units.ParseSize(r.length)
-	if err != nil {
-		return nil, fmt.Errorf("invalid -l %q: %w", r.length, err)
+	cfg.UDP, cfg.Counters64 = r.udp, r.counters64
+	if r.counters64 && !r.udp {
+		return nil, errors.New("--udp-counters-64bit needs -u")
 	}
-	if bl > math.MaxInt32 {
-		return nil, fmt.Errorf("invalid -l %q: too large", r.length)
+	cfg.BlockSize = 0 // engine default: 128K for TCP, the path's MSS for UDP
+	if r.length != "" {
+		bl, err := units.ParseSize(r.length)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -l %q: %w", r.length, err)
+		}
+		if bl < 1 || bl > math.MaxInt32 {
+			return nil, fmt.Errorf("invalid -l %q: out of range", r.length)
+		}
+		cfg.BlockSize = int(bl)
 	}
-	cfg.BlockSize = int(bl)
 	if r.window != "" {
 		w, err := units.ParseSize(r.window)
 		if err != nil {
@@ -192,6 +203,14 @@ func parseArgs(args []string) (*options, error) {
 			return nil, fmt.Errorf("invalid -w %q: too large", r.window)
 		}
 		cfg.Window = int(w)
+	}
+	if r.udp && r.bitrate == "" {
+		cfg.Rate = engine.DefaultUDPRate
+	}
+	if r.reverseRate != "" {
+		if cfg.ReverseRate, err = units.ParseRate(r.reverseRate); err != nil {
+			return nil, fmt.Errorf("invalid --reverse-bitrate %q: %w", r.reverseRate, err)
+		}
 	}
 	if r.bitrate != "" {
 		if cfg.Rate, err = units.ParseRate(r.bitrate); err != nil {

@@ -38,6 +38,13 @@ func TestParseArgs(t *testing.T) {
 		}},
 		{"-c h -4 --json-stream -V", func(o *options) bool { return o.cfg.Network == "tcp4" && o.jsonStream && o.verbose }},
 		{"-v", func(o *options) bool { return o.version }},
+		{"-c h -u", func(o *options) bool { return o.cfg.UDP && o.cfg.Rate == 1<<20 && o.cfg.BlockSize == 0 }},
+		{"-c h -u -b 0 -l 1470 --udp-counters-64bit", func(o *options) bool {
+			return o.cfg.UDP && o.cfg.Rate == 0 && o.cfg.BlockSize == 1470 && o.cfg.Counters64
+		}},
+		{"-c h -u --bidir -b 100M --reverse-bitrate 20M", func(o *options) bool {
+			return o.cfg.Rate == 100_000_000 && o.cfg.ReverseRate == 20_000_000
+		}},
 		{"-c h", func(o *options) bool { return !o.noTUI }},
 		{"-c h --no-tui", func(o *options) bool { return o.noTUI }},
 		{"-s --no-tui", func(o *options) bool { return o.noTUI && o.mode == modeServer }},
