@@ -41,6 +41,7 @@ var dropOrder = [numOptCols]int{colCwnd, colRTT, colTotal, colRetr}
 // listLayout is the stream list's column plan for one terminal width.
 type listLayout struct {
 	width  int
+	tcp    bool
 	show   [numOptCols]bool
 	sparkW int
 	stateW int
@@ -48,17 +49,24 @@ type listLayout struct {
 
 // layoutList fits the columns into width: optional columns are dropped
 // (CWND, then RTT, TOTAL, RETR) until the sparkline and state columns have
-// their minimum; what is left is shared between them.
-func layoutList(width int) listLayout {
-	l := listLayout{width: width}
+// their minimum; what is left is shared between them. Without sending
+// streams (only they have TCP_INFO) RETR, RTT and CWND are left out.
+func layoutList(width int, tcp bool) listLayout {
+	l := listLayout{width: width, tcp: tcp}
 	fixed := wCursor + wID + wDir + wRate + 1 // +1: the space after the sparkline
 	for c := range l.show {
+		if c != colTotal && !tcp {
+			continue
+		}
 		l.show[c] = true
 		fixed += optWidth[c]
 	}
 	for _, c := range dropOrder {
 		if fixed+sparkMin+stateMin <= width {
 			break
+		}
+		if !l.show[c] {
+			continue
 		}
 		l.show[c] = false
 		fixed -= optWidth[c]

@@ -74,8 +74,8 @@ func (m *Model) render() {
 		m.frame = cut("flowscope: terminal too small ("+strconv.Itoa(m.width)+"x"+strconv.Itoa(m.height)+"), need 80x24", m.width)
 		return
 	}
-	if m.lst.width != m.width {
-		m.lst = layoutList(m.width)
+	if tcp := m.run != nil && m.run.anySend; m.lst.width != m.width || m.lst.tcp != tcp {
+		m.lst = layoutList(m.width, tcp)
 		m.rowKey++
 	}
 	m.updateOrder()
@@ -185,20 +185,37 @@ func (m *Model) header() []string {
 	} else if r != nil && r.host != "" {
 		a.WriteString(" → " + hostPort(r.host, r.port))
 	}
-	if r != nil && r.hasParams {
-		p := r.params
-		proto := p.Protocol
-		if proto == "" {
-			proto = "TCP"
+	head := a.String()
+	for compact := 0; compact < 3; compact++ {
+		// Narrow terminals lose the protocol, then the direction's word,
+		// before anything is cut.
+		a.Reset()
+		a.WriteString(head)
+		if r != nil && r.hasParams {
+			p := r.params
+			proto := p.Protocol
+			if proto == "" {
+				proto = "TCP"
+			}
+			if compact == 0 {
+				a.WriteString("  " + proto)
+			}
+			dir := m.dirLabel()
+			if compact == 2 {
+				dir, _, _ = strings.Cut(dir, " ")
+			}
+			a.WriteString("  " + strconv.Itoa(len(r.streams)) + " flows " + dir)
 		}
-		a.WriteString("  " + proto + "  " + strconv.Itoa(len(r.streams)) + " flows " + m.dirLabel())
-	}
-	if r != nil && r.end != nil && r.end.Seconds > 0 {
-		a.WriteString("  avg ")
-		st.accent.to(&a, m.avgLabel())
-	} else if r != nil && r.seq > 0 {
-		a.WriteString("  SUM ")
-		st.accent.to(&a, m.sumLabel())
+		if r != nil && r.end != nil && r.end.Seconds > 0 {
+			a.WriteString("  avg ")
+			st.accent.to(&a, m.avgLabel())
+		} else if r != nil && r.seq > 0 {
+			a.WriteString("  SUM ")
+			st.accent.to(&a, m.sumLabel())
+		}
+		if ansi.StringWidth(a.String()) <= m.width {
+			break
+		}
 	}
 
 	b.WriteByte(' ')
@@ -227,7 +244,7 @@ func (m *Model) header() []string {
 			st.bad.to(&b, strconv.Itoa(r.failed)+" failed")
 		}
 	}
-	if m.view == viewList || m.view == viewMap {
+	if (m.view == viewList || m.view == viewMap) && r != nil && len(r.streams) > 0 {
 		b.WriteString("  ")
 		st.dim.to(&b, "sort: "+m.sortLabel())
 		if m.filter {
@@ -564,9 +581,8 @@ func (m *Model) historyLine(f finished) string {
 
 // summarize turns a finished server test into a history line.
 func summarize(r *testRun, e *engine.End) finished {
-	f := finished{at: r.began, host: r.host, port: r.port, secs: e.Seconds, retr: -1}
+	f := finished{at: r.began, host: r.host, port: r.port, secs: e.Seconds, retr: -1, flows: len(r.streams)}
 	if r.hasParams {
-		f.flows = r.params.NumStreams
 		switch {
 		case r.params.Bidir:
 			f.dir = "↑↓ bidir"

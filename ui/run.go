@@ -106,6 +106,7 @@ type testRun struct {
 
 	streams []stream
 	byID    map[int]int
+	anySend bool // some stream sends (and so has TCP_INFO)
 
 	// hist holds histLen rates per stream (stream i at i*histLen); times
 	// and imax hold each ring slot's interval end and largest stream rate.
@@ -156,6 +157,7 @@ func (r *testRun) onStart(s *engine.Start) {
 	for i, si := range s.Streams {
 		st := &r.streams[i]
 		st.id, st.dir, st.local, st.remote = si.ID, si.Dir, si.Local, si.Remote
+		r.anySend = r.anySend || si.Dir == engine.Send
 		st.state = engine.StateRunning
 		if i < len(s.ConnectTimes) {
 			st.connect = s.ConnectTimes[i]
@@ -195,6 +197,7 @@ func (r *testRun) apply(s *engine.Sample) {
 		r.initStreams(len(s.Streams))
 		for i := range s.Streams {
 			r.streams[i].id, r.streams[i].dir = s.Streams[i].ID, s.Streams[i].Dir
+			r.anySend = r.anySend || s.Streams[i].Dir == engine.Send
 			r.byID[s.Streams[i].ID] = i
 		}
 	}

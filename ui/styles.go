@@ -60,9 +60,9 @@ type styles struct {
 	sendLine, recvLine, spark, sparkBad             paint
 	stalledTag, failedTag, stalledRow               paint
 	border, paused                                  paint
-	sev                                             [3]paint // info, warning, critical
-	mapCell                                         [mapClasses]string
-	mapSel                                          [mapClasses]string
+	sev                                             [3]paint           // info, warning, critical
+	mapCell, mapCell2                               [mapClasses]string // one and two cells wide
+	mapSel, mapSel2                                 [mapClasses]string
 	help                                            lipgloss.Style
 }
 
@@ -104,7 +104,9 @@ func newStyles() *styles {
 	}
 	for c := range mapColour {
 		s.mapCell[c] = mapColour[c].Render(mapGlyph[c])
+		s.mapCell2[c] = mapColour[c].Render(mapGlyph[c] + mapGlyph[c])
 		s.mapSel[c] = mapColour[c].Reverse(true).Render(mapSelGlyph)
+		s.mapSel2[c] = mapColour[c].Reverse(true).Render(mapSelGlyph + mapSelGlyph)
 	}
 	return s
 }

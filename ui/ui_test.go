@@ -134,7 +134,7 @@ func TestSparkline(t *testing.T) {
 
 func TestLayoutList(t *testing.T) {
 	for _, w := range []int{64, 80, 100, 120, 160, 250} {
-		l := layoutList(w)
+		l := layoutList(w, true)
 		used := wCursor + wID + wDir + wRate + l.sparkW + 1 + l.stateW
 		for c, on := range l.show {
 			if on {
@@ -150,14 +150,18 @@ func TestLayoutList(t *testing.T) {
 	}
 	// Wide terminals show every column; narrow ones drop CWND first, then
 	// RTT, and keep RETR longest.
-	if l := layoutList(120); !l.show[colCwnd] || !l.show[colRTT] || !l.show[colTotal] || !l.show[colRetr] {
+	if l := layoutList(120, true); !l.show[colCwnd] || !l.show[colRTT] || !l.show[colTotal] || !l.show[colRetr] {
 		t.Errorf("120 columns: %+v, want every column", l.show)
 	}
-	if l := layoutList(80); l.show[colCwnd] || !l.show[colRetr] || !l.show[colTotal] {
+	if l := layoutList(80, true); l.show[colCwnd] || !l.show[colRetr] || !l.show[colTotal] {
 		t.Errorf("80 columns: %+v, want CWND dropped, RETR and TOTAL kept", l.show)
 	}
-	if l := layoutList(64); l.show[colCwnd] || l.show[colRTT] || l.show[colTotal] || !l.show[colRetr] {
+	if l := layoutList(64, true); l.show[colCwnd] || l.show[colRTT] || l.show[colTotal] || !l.show[colRetr] {
 		t.Errorf("64 columns: %+v, want only RETR of the optional columns", l.show)
+	}
+	// Receivers have no TCP_INFO columns; their room goes to the sparkline.
+	if l := layoutList(120, false); l.show[colCwnd] || l.show[colRTT] || l.show[colRetr] || !l.show[colTotal] || l.sparkW <= layoutList(120, true).sparkW {
+		t.Errorf("120 columns, receivers only: %+v", l)
 	}
 }
 
@@ -595,8 +599,8 @@ func TestMapFits2000Flows(t *testing.T) {
 	if !strings.Contains(v, "2000 flows, one cell each") || strings.Contains(v, "showing") {
 		t.Errorf("2000 flows do not fit one 120x40 screen:\n%s", v)
 	}
-	if got := strings.Count(v, "X"); got != 4+1 { // 4 cells + the legend
-		t.Errorf("%d stalled cells (X), want 4 plus the legend:\n%s", got-1, v)
+	if got := strings.Count(v, "XX"); got != 4 { // 2000 flows fit two columns wide
+		t.Errorf("%d stalled cells (XX), want 4:\n%s", got, v)
 	}
 	if !strings.Contains(v, "X stalled 4") || !strings.Contains(v, "░ <0.5× 200") || !strings.Contains(v, "▓ 0.8–1.25× 1796") {
 		t.Errorf("legend counts wrong:\n%s", v)

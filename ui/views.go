@@ -43,7 +43,7 @@ var mapLegend = [mapClasses]string{
 	mapSlow:    "<0.5×",
 	mapLow:     "0.5–0.8×",
 	mapMedian:  "0.8–1.25×",
-	mapFast:    ">1.25× median",
+	mapFast:    ">1.25×",
 	mapStalled: "stalled",
 	mapFailed:  "failed",
 }
@@ -76,10 +76,15 @@ func mapClass(s *stream, median float64) int {
 	return mapFast
 }
 
-// mapGeometry is the map's cells per row and rows on screen for a body of
-// height h.
-func (m *Model) mapGeometry(h int) (cols, rows int) {
-	return max(1, m.width-2), max(1, h-3)
+// mapGeometry is the map's flows per row, rows on screen and cell width
+// for a body of height h: two columns per flow when they all fit that way,
+// else one.
+func (m *Model) mapGeometry(h int) (cols, rows, cellW int) {
+	rows = max(1, h-3)
+	if w2 := (m.width - 2) / 2; m.count() <= w2*rows {
+		return max(1, w2), rows, 2
+	}
+	return max(1, m.width-2), rows, 1
 }
 
 // mapView shows every stream as one cell, coloured by rate against the
@@ -92,7 +97,7 @@ func (m *Model) mapView(h int) []string {
 		return append(out, st.dim.wrap("   no streams yet"))
 	}
 	med := m.medianRate()
-	cols, rows := m.mapGeometry(h)
+	cols, rows, cw := m.mapGeometry(h)
 	n := m.count()
 	m.cursor = min(max(m.cursor, 0), max(n-1, 0))
 	crow := m.cursor / cols
@@ -108,7 +113,7 @@ func (m *Model) mapView(h int) []string {
 		counts[mapClass(&r.streams[i], med)]++
 	}
 	first, last := m.offset*cols, min(n, (m.offset+rows)*cols)
-	info := " map · " + strconv.Itoa(len(r.streams)) + " flows, one cell each · median " + fmtRate(med)
+	info := " map · " + strconv.Itoa(len(r.streams)) + " flows, one cell each, rate against the median " + fmtRate(med)
 	if first > 0 || last < n {
 		info += " · showing " + strconv.Itoa(first+1) + "–" + strconv.Itoa(last) + " of " + strconv.Itoa(n)
 	}
@@ -123,19 +128,29 @@ func (m *Model) mapView(h int) []string {
 				break
 			}
 			cl := mapClass(&r.streams[m.at(pos)], med)
-			if pos == m.cursor {
+			switch {
+			case pos == m.cursor && cw == 2:
+				b.WriteString(st.mapSel2[cl])
+			case pos == m.cursor:
 				b.WriteString(st.mapSel[cl])
-			} else {
+			case cw == 2:
+				b.WriteString(st.mapCell2[cl])
+			default:
 				b.WriteString(st.mapCell[cl])
 			}
 		}
 		out = append(out, b.String())
 	}
-	b.Reset()
-	b.WriteByte(' ')
-	for c := 0; c < mapClasses; c++ {
-		b.WriteString(st.mapCell[c])
-		b.WriteString(" " + mapLegend[c] + " " + strconv.Itoa(counts[c]) + "  ")
+	for _, sep := range []string{"  ", " "} {
+		b.Reset()
+		b.WriteByte(' ')
+		for c := 0; c < mapClasses; c++ {
+			b.WriteString(st.mapCell[c])
+			b.WriteString(" " + mapLegend[c] + " " + strconv.Itoa(counts[c]) + sep)
+		}
+		if ansi.StringWidth(b.String()) <= m.width {
+			break
+		}
 	}
 	out = append(out, m.truncate(b.String()))
 	if n > 0 {
@@ -155,7 +170,7 @@ func (m *Model) mapKey(k tea.KeyMsg) tea.Cmd {
 	}
 	m.updateOrder()
 	km := &m.keys
-	cols, rows := m.mapGeometry(m.height - m.headerH - len(m.footer()))
+	cols, rows, _ := m.mapGeometry(m.height - m.headerH - len(m.footer()))
 	switch {
 	case key.Matches(k, km.Left):
 		m.cursor--
