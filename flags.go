@@ -29,6 +29,7 @@ type options struct {
 	json       bool
 	jsonStream bool
 	noTUI      bool // --no-tui: headless output on a terminal too
+	server     engine.ServerConfig
 	format     byte
 	verbose    bool
 	oneOff     bool
@@ -56,6 +57,11 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&r.udp, "udp", "u", false, "UDP instead of TCP (default rate 1 Mbit/s per stream)")
 	fs.BoolVar(&r.counters64, "udp-counters-64bit", false, "64-bit UDP sequence numbers")
 	fs.StringVar(&r.reverseRate, "reverse-bitrate", "", "with --bidir: per-stream `RATE` of the server→client direction (flowscope servers)")
+	fs.StringVar(&r.authKeyFile, "auth-key-file", "", "pre-shared key `FILE`: the server requires it, the client proves it (never sent)")
+	fs.IntVar(&r.maxTests, "max-tests", 1, "server: tests that may run at once")
+	fs.IntVar(&r.maxStreams, "max-streams", 0, "server: most data connections per test (0 = no limit)")
+	fs.StringVar(&r.maxDuration, "max-duration", "0", "server: longest test in `SECONDS` (0 = no limit)")
+	fs.StringVar(&r.maxBitrate, "max-bitrate", "", "server: highest total `RATE` per test in bit/s (K/M/G)")
 	fs.StringVarP(&r.window, "window", "w", "", "socket buffer `SIZE` (SO_SNDBUF/SO_RCVBUF)")
 	fs.StringVarP(&r.bitrate, "bitrate", "b", "", "per-stream target `RATE` in bit/s (K/M/G), 0 = unlimited")
 	fs.StringVarP(&r.congestion, "congestion", "C", "", "TCP congestion control `ALGO` (e.g. cubic)")
@@ -80,7 +86,8 @@ type rawFlags struct {
 	server, loopback, reverse, bidir, json, jsonStream bool
 	ipv4, ipv6, oneOff, verbose, version, help         bool
 	noTUI, udp, counters64                             bool
-	reverseRate                                        string
+	reverseRate, authKeyFile, maxDuration, maxBitrate  string
+	maxTests, maxStreams                               int
 	client, time, bytes, interval, length, window      string
 	bitrate, congestion, omit, bind, format            string
 	stallTimeout                                       string
@@ -217,7 +224,24 @@ func parseArgs(args []string) (*options, error) {
 			return nil, fmt.Errorf("invalid -b %q: %w", r.bitrate, err)
 		}
 	}
+	if r.authKeyFile != "" {
+		if cfg.AuthKey, err = engine.ReadAuthKeyFile(r.authKeyFile); err != nil {
+			return nil, err
+		}
+	}
 	if o.mode == modeServer {
+		if r.maxTests < 1 || r.maxStreams < 0 {
+			return nil, errors.New("--max-tests must be at least 1 and --max-streams not negative")
+		}
+		o.server.MaxTests, o.server.MaxStreams, o.server.AuthKey = r.maxTests, r.maxStreams, cfg.AuthKey
+		if o.server.MaxDuration, err = parseSeconds("--max-duration", r.maxDuration, true); err != nil {
+			return nil, err
+		}
+		if r.maxBitrate != "" {
+			if o.server.MaxBitrate, err = units.ParseRate(r.maxBitrate); err != nil {
+				return nil, fmt.Errorf("invalid --max-bitrate %q: %w", r.maxBitrate, err)
+			}
+		}
 		// The client decides the test; the server only needs these.
 		if cfg.Port < 1 || cfg.Port > 65535 {
 			return nil, fmt.Errorf("port %d out of range 1-65535", cfg.Port)

@@ -65,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	switch opts.mode {
 	case modeServer:
-		return runServer(ctx, opts, newReporter(), stdout, stderr)
+		return runServer(ctx, opts, newReporter, stdout, stderr)
 	case modeLoopback:
 		return runLoopback(ctx, opts, newReporter(), stderr)
 	default:
@@ -139,7 +139,7 @@ func runClient(ctx context.Context, cfg engine.Config, rep report.Reporter, stde
 	return exitOK
 }
 
-func runServer(ctx context.Context, opts *options, rep report.Reporter, stdout, stderr io.Writer) int {
+func runServer(ctx context.Context, opts *options, newReporter func() report.Reporter, stdout, stderr io.Writer) int {
 	addr := net.JoinHostPort(opts.cfg.BindAddr, strconv.Itoa(opts.cfg.Port))
 	ln, err := engine.Listen(ctx, opts.cfg.Network, addr)
 	if err != nil {
@@ -156,12 +156,11 @@ func runServer(ctx context.Context, opts *options, rep report.Reporter, stdout, 
 	banner()
 	srv := engine.NewServer(serverConfig(opts, func(msg string) {
 		fmt.Fprintf(stderr, "flowscope: %s\n", msg)
-	}), withFindings(stderr, func(ev engine.Event) {
-		rep.Handle(ev)
+	}), withFindings(stderr, perTest(newReporter, func(ev engine.Event) {
 		if _, ok := ev.(*engine.End); ok && !opts.oneOff {
 			banner()
 		}
-	}))
+	})))
 	err = srv.Serve(ctx, ln)
 	if err != nil && !errors.Is(err, engine.ErrServerClosed) {
 		fmt.Fprintf(stderr, "flowscope: %v\n", err)
@@ -187,11 +186,41 @@ func runLoopback(ctx context.Context, opts *options, rep report.Reporter, stderr
 
 // serverConfig is the server side of the command line.
 func serverConfig(opts *options, log func(string)) engine.ServerConfig {
-	return engine.ServerConfig{
-		OneOff:      opts.oneOff,
-		Interval:    opts.cfg.Interval,
-		StallWindow: opts.cfg.StallWindow,
-		Log:         log,
+	sc := opts.server
+	sc.OneOff = opts.oneOff
+	sc.Interval = opts.cfg.Interval
+	sc.StallWindow = opts.cfg.StallWindow
+	sc.Log = log
+	return sc
+}
+
+// perTest gives each of a server's tests its own reporter, so tests that
+// run at once (--max-tests) are reported apart; after is called with every
+// event once the reporter has it.
+func perTest(newReporter func() report.Reporter, after func(engine.Event)) func(engine.Event) {
+	reps := map[uint64]report.Reporter{}
+	return func(ev engine.Event) {
+		var id uint64
+		switch e := ev.(type) {
+		case *engine.Start:
+			id = e.Test
+		case *engine.Sample:
+			id = e.Test
+		case *engine.Progress:
+			id = e.Test
+		case *engine.End:
+			id = e.Test
+		}
+		rep := reps[id]
+		if rep == nil {
+			rep = newReporter()
+			reps[id] = rep
+		}
+		rep.Handle(ev)
+		if _, ok := ev.(*engine.End); ok {
+			delete(reps, id)
+		}
+		after(ev)
 	}
 }
 

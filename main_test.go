@@ -259,3 +259,66 @@ func TestServerKilledMidTest(t *testing.T) {
 		t.Errorf("stderr %q, want one flowscope: line", cliErr.String())
 	}
 }
+
+// TestClientKilledMidTest: kill -9 a client during a test; the server ends
+// that test and serves the next client.
+func TestClientKilledMidTest(t *testing.T) {
+	port := strconv.Itoa(closedPort(t))
+	srv := exec.Command(binary(t), "-s", "-p", port, "-B", "127.0.0.1", "--no-tui")
+	srvOut, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srvErr bytes.Buffer
+	srv.Stderr = &srvErr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(srvOut)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitFor := func(what string) {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("server exited while waiting for %q; stderr: %s", what, srvErr.String())
+				}
+				if strings.Contains(l, what) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("server never printed %q", what)
+			}
+		}
+	}
+	waitFor("listening")
+
+	cli := exec.Command(binary(t), "-c", "127.0.0.1", "-p", port, "-t", "30", "-i", "0.2", "--no-tui")
+	cliOut, _ := cli.StdoutPipe()
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(cliOut)
+	for sc.Scan() && !strings.Contains(sc.Text(), "sec") {
+	}
+	killed := time.Now()
+	_ = cli.Process.Kill()
+	_ = cli.Wait()
+	waitFor("listening") // the server's banner after the broken test
+	if took := time.Since(killed); took > 15*time.Second {
+		t.Errorf("server needed %v to give up on the killed client", took)
+	}
+	stdout, stderr, code := runBin(t, "-c", "127.0.0.1", "-p", port, "-t", "0.5", "--no-tui")
+	if code != 0 || !strings.Contains(stdout, "receiver") {
+		t.Errorf("next client: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -28,7 +28,10 @@ type Client struct {
 	hooks clientHooks
 
 	findings      *findingLog
+	ctl           *net.TCPConn
+	cookie        string
 	mu            sync.Mutex
+	rejection     string             // why the server refused the test, when it said so
 	serverSetup   *wire.TelemetryMsg // the server's setup telemetry
 	serverBacklog int64              // the server's listen backlog, from its preflight
 }
@@ -130,6 +133,7 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 
 	br := wire.NewReader(ctl)
 	cookie := wire.NewCookie()
+	c.ctl, c.cookie = ctl, cookie
 	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
 	if _, err := ctl.Write(wire.EncodeCookie(cookie)); err != nil {
 		return nil, c.setupErr(ctx, fmt.Errorf("send cookie: %w", err))
@@ -396,6 +400,12 @@ func isLoopback(a net.Addr) bool {
 func (c *Client) readState(br *bufio.Reader) (wire.State, error) {
 	for {
 		st, err := wire.ReadState(br)
+		if err == nil && st == wire.AuthChallenge {
+			if err := c.answerAuth(br); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		if err != nil || st != wire.Telemetry {
 			return st, err
 		}
@@ -414,6 +424,10 @@ func (c *Client) readState(br *bufio.Reader) (wire.State, error) {
 			c.serverBacklog = tm.Backlog
 		case "setup":
 			c.serverSetup = tm
+		case "rejected":
+			if len(tm.Findings) > 0 {
+				c.rejection = tm.Findings[0].What
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -464,6 +478,12 @@ func (c *Client) setupErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted during setup: %w", ctx.Err())
 	}
+	c.mu.Lock()
+	why := c.rejection
+	c.mu.Unlock()
+	if why != "" {
+		return fmt.Errorf("the server refused the test: %s", why)
+	}
 	return err
 }
 
@@ -485,7 +505,7 @@ func (c *Client) wireParams() *wire.Params {
 		PacingTimer:   1000,
 		Congestion:    cfg.Congestion,
 		ClientVersion: "3.12",
-		Flowscope:     &wire.Extensions{Version: Version, Extensions: ourExtensions, ReverseBitrate: int64(cfg.ReverseRate)},
+		Flowscope:     &wire.Extensions{Version: Version, Extensions: c.offer(), ReverseBitrate: int64(cfg.ReverseRate)},
 	}
 	if cfg.Duration > 0 && cfg.Duration < time.Second {
 		p.Time = 1
@@ -696,4 +716,13 @@ func firstFlowErr(flows flowSet, fallback string) error {
 func mustRaw(c *net.TCPConn) rawConn {
 	rc, _ := c.SyscallConn()
 	return rc
+}
+
+// offer lists the extensions this client proposes.
+func (c *Client) offer() []string {
+	x := append([]string(nil), ourExtensions...)
+	if len(c.cfg.AuthKey) > 0 {
+		x = append(x, wire.ExtAuth)
+	}
+	return x
 }

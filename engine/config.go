@@ -83,6 +83,9 @@ type Config struct {
 	// Loopback says the server runs in this process, which then needs two
 	// file descriptors per stream.
 	Loopback bool
+	// AuthKey is the pre-shared key to prove to a server that requires one
+	// (--auth-key-file); it is never sent.
+	AuthKey []byte
 }
 
 // DefaultConfig returns the configuration of a plain `flowscope -c HOST`.

@@ -138,7 +138,10 @@ type StreamInfo struct {
 
 // Start is emitted once every data connection is up, just before data flows.
 type Start struct {
-	Side    Side
+	Side Side
+	// Test identifies the test on a server that runs several at once: the
+	// server numbers its tests from 1; a client's events carry 0.
+	Test    uint64
 	Version string
 	// PeerFlowscope is true when the peer negotiated flowscope extensions,
 	// false for a stock iperf3 peer.
@@ -214,6 +217,7 @@ type Sum struct {
 // of the measured part, after an omit period).
 type Sample struct {
 	Side    Side
+	Test    uint64 // see Start.Test
 	Seq     int
 	Start   time.Duration
 	End     time.Duration
@@ -254,6 +258,7 @@ const (
 // Progress is emitted during setup as data connections come up.
 type Progress struct {
 	Side      Side
+	Test      uint64 // see Start.Test
 	Connected int
 	Total     int
 }
@@ -294,6 +299,7 @@ type CPU struct {
 // End is emitted once when the test is over, successful or not.
 type End struct {
 	Side    Side
+	Test    uint64 // see Start.Test
 	Streams []StreamResult
 	// Seconds is the measured test length on this side.
 	Seconds    float64

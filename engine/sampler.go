@@ -26,7 +26,8 @@ type sampler struct {
 	prevEnd   time.Duration // end of the previous interval, from phase start
 	inOmit    bool
 	seq       int
-	tick      int64 // index of the last scheduled tick in this phase
+	test      uint64 // the server's test number, copied into samples
+	tick      int64  // index of the last scheduled tick in this phase
 	final     *Sample
 	stop      chan struct{}
 	stopped   chan struct{}
@@ -185,6 +186,7 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 	}
 	smp := &Sample{
 		Side:    s.side,
+		Test:    s.test,
 		Seq:     s.seq,
 		Start:   s.prevEnd,
 		End:     end,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"syscall"
@@ -34,6 +35,24 @@ type ServerConfig struct {
 	// Log receives one line per notable event (rejected connections,
 	// protocol errors). Nil discards them.
 	Log func(msg string)
+
+	// MaxTests is how many tests may run at once (default 1, so tests do
+	// not distort each other); clients beyond it get iperf3's "busy".
+	MaxTests int
+	// MaxStreams bounds a test's data connections (0: no limit).
+	MaxStreams int
+	// MaxDuration bounds a test's omit+time (0: no limit); byte-limited
+	// tests are refused when it is set.
+	MaxDuration time.Duration
+	// MaxBitrate bounds a test's total rate in bit/s (0: no limit): a test
+	// asking for more is refused, and one that moves more is ended.
+	MaxBitrate uint64
+	// MaxPendingPerAddr bounds connections from one client address that
+	// have not yet presented a cookie (0: 1024).
+	MaxPendingPerAddr int
+	// AuthKey, when set, is the pre-shared secret a client must prove it
+	// knows (HMAC over the cookie and a server nonce) before a test runs.
+	AuthKey []byte
 }
 
 // Server serves iperf3-protocol tests, one at a time, on one listener.
@@ -42,8 +61,11 @@ type Server struct {
 	emit func(Event)
 
 	mu       sync.Mutex
-	active   *serverTest
+	active   map[string]*serverTest // by cookie
+	pending  map[netip.Addr]int     // connections per address awaiting their cookie
+	nextTest uint64
 	wg       sync.WaitGroup
+	emitMu   sync.Mutex      // one event at a time, across concurrent tests
 	listener syscall.RawConn // for the accept-queue reading; nil if unknown
 }
 
@@ -59,7 +81,13 @@ func NewServer(cfg ServerConfig, emit func(Event)) *Server {
 	if cfg.StallTimeout == 0 {
 		cfg.StallTimeout = 30 * time.Second
 	}
-	return &Server{cfg: cfg, emit: emit}
+	if cfg.MaxTests <= 0 {
+		cfg.MaxTests = 1
+	}
+	if cfg.MaxPendingPerAddr <= 0 {
+		cfg.MaxPendingPerAddr = 1024
+	}
+	return &Server{cfg: cfg, emit: emit, active: map[string]*serverTest{}, pending: map[netip.Addr]int{}}
 }
 
 // Listen opens the server's listening socket. Its backlog is the kernel's
@@ -127,6 +155,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		backoff = 0
 		tc := conn.(*net.TCPConn)
+		if !s.admit(tc) {
+			continue
+		}
 		seq++
 		s.wg.Add(1)
 		go func(seq uint64) {
@@ -158,53 +189,73 @@ func isTemporary(err error) bool {
 // connection refused because the server is busy. It reports whether a test
 // ran on this connection.
 func (s *Server) handle(ctx context.Context, conn *net.TCPConn, seq uint64) bool {
+	addr := addrOf(conn.RemoteAddr()) // counted in pending by the accept loop
 	_ = conn.SetReadDeadline(time.Now().Add(setupTimeout))
 	cookie, err := wire.ReadCookie(conn)
+	s.mu.Lock()
+	if s.pending[addr]--; s.pending[addr] <= 0 {
+		delete(s.pending, addr)
+	}
+	s.mu.Unlock()
 	if err != nil {
 		s.cfg.Log(fmt.Sprintf("%s: no cookie: %v", conn.RemoteAddr(), describeCtlErr(err)))
 		_ = conn.Close()
 		return false
 	}
 	s.mu.Lock()
-	t := s.active
-	if t != nil && t.cookie == cookie {
+	if t := s.active[cookie]; t != nil {
 		s.mu.Unlock()
 		t.addStream(conn, seq)
 		return false
 	}
-	if t != nil {
+	if len(s.active) >= s.cfg.MaxTests {
 		s.mu.Unlock()
-		s.cfg.Log(fmt.Sprintf("%s: refused, a test is running", conn.RemoteAddr()))
+		s.cfg.Log(fmt.Sprintf("%s: refused: %d test(s) running, the limit (--max-tests)", conn.RemoteAddr(), s.cfg.MaxTests))
 		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_ = wire.WriteState(conn, wire.AccessDenied)
 		_ = conn.Close()
 		return false
 	}
-	t = &serverTest{srv: s, cookie: cookie, ctl: conn, streamCh: make(chan struct{}, 1), findings: newFindingLog()}
-	s.active = t
+	s.nextTest++
+	t := &serverTest{srv: s, id: s.nextTest, cookie: cookie, ctl: conn, streamCh: make(chan struct{}, 1), findings: newFindingLog()}
+	s.active[cookie] = t
 	s.mu.Unlock()
-	var mu sync.Mutex
-	emit := func(ev Event) { mu.Lock(); defer mu.Unlock(); s.emit(ev) }
+	emit := func(ev Event) {
+		s.emitMu.Lock()
+		defer s.emitMu.Unlock()
+		s.emit(ev)
+	}
 	end, err := t.run(ctx, emit)
 	// The server is free again before anyone hears the test ended.
 	s.mu.Lock()
-	s.active = nil
+	delete(s.active, cookie)
 	s.mu.Unlock()
 	if end == nil {
 		end = &End{Side: SideServer}
 	}
+	end.Test = t.id
 	end.Err = err
 	end.Findings = t.findings.all()
 	if err != nil {
-		s.cfg.Log(fmt.Sprintf("%s: test failed: %v", conn.RemoteAddr(), err))
+		s.cfg.Log(fmt.Sprintf("%s: test %d failed: %v", conn.RemoteAddr(), t.id, err))
 	}
 	emit(end)
 	return true
 }
 
+// addrOf returns the IP of a TCP address.
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
 // serverTest is one test from its control connection to its results.
 type serverTest struct {
 	srv    *Server
+	id     uint64
 	cookie string
 	ctl    *net.TCPConn
 
@@ -331,6 +382,9 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	defer t.ctl.Close()
 	ctl := t.ctl
 	_ = ctl.SetNoDelay(true)
+	// A vanished client must end the test within a bounded time even when
+	// no data flows: keepalive probes the control connection.
+	_ = ctl.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 4})
 	br := wire.NewReader(ctl)
 	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
 	if err := wire.WriteState(ctl, wire.ParamExchange); err != nil {
@@ -345,7 +399,13 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 		return nil, t.fail(wire.ErrRecvParams, err)
 	}
 	if err := validateParams(p); err != nil {
-		return nil, t.fail(wire.ErrFlowscopeParam, err)
+		return nil, t.reject(p, wire.ErrFlowscopeParam, err)
+	}
+	if code, err := t.srv.checkLimits(p); err != nil {
+		return nil, t.reject(p, code, err)
+	}
+	if err := t.authenticate(br, p); err != nil {
+		return nil, err
 	}
 	var ext *wire.Extensions
 	if p.Flowscope != nil {
@@ -415,6 +475,9 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if p.Bidirectional && ext != nil && ext.ReverseBitrate > 0 {
 		sendRate = uint64(ext.ReverseBitrate)
 	}
+	if lim := t.srv.cfg.MaxBitrate; lim > 0 && sendRate == 0 {
+		sendRate = max(lim/uint64(n), 8) // our own senders stay inside the limit
+	}
 	ctlState := readStateAsync(br)
 	var flows flowSet
 	if p.UDP {
@@ -458,6 +521,7 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	host, port := hostPort(ctl.RemoteAddr())
 	start := &Start{
 		Side:          SideServer,
+		Test:          t.id,
 		Version:       Version,
 		PeerFlowscope: ext != nil,
 		Cookie:        t.cookie,
@@ -487,6 +551,7 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 		emit(ev)
 	})
 	smp.findings = t.findings
+	smp.test = t.id
 	cpu := readCPU()
 	t0 := time.Now()
 	flows.start(newPayload(int(p.Len)), int(p.Len), nil)
@@ -502,6 +567,7 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	idle := time.NewTicker(watchPeriod(max(stallTimeout, time.Second)))
 	defer idle.Stop()
 	watch := newStallWatch(flows, t0)
+	rate := &rateGuard{flows: flows, limit: t.srv.cfg.MaxBitrate, last: t0}
 	var testErr error
 wait:
 	for {
@@ -518,6 +584,11 @@ wait:
 			}
 			break wait
 		case now := <-idle.C:
+			if err := rate.check(now); err != nil {
+				t.closeTelemetry()
+				testErr = t.fail(wire.ErrTotalRate, err)
+				break wait
+			}
 			if stallTimeout < 0 || watch.check(now) < stallTimeout {
 				continue
 			}
@@ -714,4 +785,100 @@ func (t *serverTest) closeTelemetry() {
 	t.ctlMu.Lock()
 	t.ctlClosed = true
 	t.ctlMu.Unlock()
+}
+
+// checkLimits applies the operator's limits to a test request.
+func (s *Server) checkLimits(p *wire.Params) (wire.ErrorCode, error) {
+	cfg := s.cfg
+	n := p.Parallel
+	if p.Bidirectional {
+		n *= 2
+	}
+	if cfg.MaxStreams > 0 && n > int64(cfg.MaxStreams) {
+		return wire.ErrFlowscopeParam, fmt.Errorf("%d streams asked for, this server allows %d (--max-streams)", n, cfg.MaxStreams)
+	}
+	if cfg.MaxDuration > 0 {
+		if p.Time == 0 {
+			return wire.ErrMaxDuration, fmt.Errorf("byte-limited tests (-n) are refused: this server limits tests to %s (--max-duration)", cfg.MaxDuration)
+		}
+		if d := time.Duration(p.Time+p.Omit) * time.Second; d > cfg.MaxDuration {
+			return wire.ErrMaxDuration, fmt.Errorf("a %s test asked for, this server allows %s (--max-duration)", d, cfg.MaxDuration)
+		}
+	}
+	if cfg.MaxBitrate > 0 && p.Bandwidth > 0 {
+		total := uint64(p.Bandwidth) * uint64(p.Parallel)
+		if p.Bidirectional {
+			rev := uint64(p.Bandwidth)
+			if p.Flowscope != nil && p.Flowscope.ReverseBitrate > 0 {
+				rev = uint64(p.Flowscope.ReverseBitrate)
+			}
+			total += rev * uint64(p.Parallel)
+		}
+		if total > cfg.MaxBitrate {
+			return wire.ErrTotalRate, fmt.Errorf("%d bit/s in total asked for, this server allows %d (--max-bitrate)", total, cfg.MaxBitrate)
+		}
+	}
+	return 0, nil
+}
+
+// reject refuses a test: a flowscope client first hears why, in words
+// (telemetry), then every client gets iperf3's SERVER_ERROR.
+func (t *serverTest) reject(p *wire.Params, code wire.ErrorCode, err error) error {
+	if p != nil && p.Flowscope.Has(wire.ExtTelemetry) {
+		f := Finding{Severity: Critical, Kind: KindRejected, What: err.Error()}
+		if b, e := wire.EncodeTelemetry(&wire.TelemetryMsg{Phase: "rejected", Findings: toWire([]Finding{f})}); e == nil {
+			_ = t.ctl.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = t.ctl.Write(b)
+		}
+	}
+	return t.fail(code, fmt.Errorf("refused: %w", err))
+}
+
+// KindRejected is the finding a server sends when it refuses a test.
+const KindRejected = "rejected"
+
+// rateGuard ends a test whose measured total rate stays above the
+// server's limit (--max-bitrate) for two consecutive seconds, as iperf3's
+// --server-bitrate-limit does.
+type rateGuard struct {
+	flows flowSet
+	limit uint64
+	last  time.Time
+	bytes uint64
+	over  int
+}
+
+func (g *rateGuard) check(now time.Time) error {
+	if g.limit == 0 || now.Sub(g.last) < time.Second {
+		return nil
+	}
+	var total uint64
+	for _, f := range g.flows {
+		total += f.bytes.Load()
+	}
+	bps := float64(total-g.bytes) * 8 / now.Sub(g.last).Seconds()
+	g.bytes, g.last = total, now
+	if bps <= float64(g.limit)*1.1 {
+		g.over = 0
+		return nil
+	}
+	if g.over++; g.over < 2 {
+		return nil
+	}
+	return fmt.Errorf("the test moved %.0f bit/s, above this server's limit of %d (--max-bitrate)", bps, g.limit)
+}
+
+// admit counts a new connection against its address's allowance of
+// connections that have not yet presented a cookie, or refuses it.
+func (s *Server) admit(conn *net.TCPConn) bool {
+	addr := addrOf(conn.RemoteAddr())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[addr] >= s.cfg.MaxPendingPerAddr {
+		s.cfg.Log(fmt.Sprintf("%s: refused: %d connections from this address have yet to present a cookie", conn.RemoteAddr(), s.cfg.MaxPendingPerAddr))
+		_ = conn.Close()
+		return false
+	}
+	s.pending[addr]++
+	return true
 }

@@ -364,9 +364,9 @@ func TestTenThousandFlows(t *testing.T) {
 		t.Errorf("end.sum_received.bytes is missing or 0")
 	}
 	if len(x.ConnectTimes) == 0 || string(x.ConnectTimes) == "null" {
-		t.Errorf("flowscope.connect_times is missing\n%s", x.summary())
+		t.Errorf("flowscope.connect_time_us is missing\n%s", x.summary())
 	} else {
-		t.Logf("connect_times: %s", x.ConnectTimes)
+		t.Logf("connect_time_us: %s", x.ConnectTimes)
 	}
 	for _, f := range x.Findings {
 		t.Logf("finding: %s", f)

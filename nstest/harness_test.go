@@ -242,7 +242,7 @@ func (f Finding) String() string {
 
 // StreamDiag is one entry of flowscope.streams.
 type StreamDiag struct {
-	ID     int    `json:"id"`
+	ID     int    `json:"socket"`
 	State  string `json:"state"`
 	Reason string `json:"reason"`
 }
@@ -252,7 +252,7 @@ type StreamDiag struct {
 type Extras struct {
 	Findings     []Finding       `json:"findings"`
 	Streams      []StreamDiag    `json:"streams"`
-	ConnectTimes json.RawMessage `json:"connect_times"`
+	ConnectTimes json.RawMessage `json:"connect_time_us"`
 	// Raw is the whole object, for messages and for keys outside the
 	// contract.
 	Raw map[string]json.RawMessage `json:"-"`
@@ -336,7 +336,7 @@ func (x *Extras) summary() string {
 }
 
 // checkStreamKeys fails t unless every flowscope.streams entry carries the
-// contract's keys "id" and "state".
+// contract's keys "socket" and "state".
 func checkStreamKeys(t *testing.T, x *Extras) {
 	t.Helper()
 	var entries []map[string]json.RawMessage
@@ -345,7 +345,7 @@ func checkStreamKeys(t *testing.T, x *Extras) {
 		return
 	}
 	for _, e := range entries {
-		for _, k := range []string{"id", "state"} {
+		for _, k := range []string{"socket", "state"} {
 			if _, ok := e[k]; !ok {
 				keys := make([]string, 0, len(e))
 				for k := range e {

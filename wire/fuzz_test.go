@@ -309,3 +309,17 @@ func FuzzUnmarshalTelemetry(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeAuth(f *testing.F) {
+	f.Add([]byte(`{"nonce":"00112233445566778899aabbccddeeff"}`))
+	f.Add([]byte(`{"mac":"` + strings.Repeat("ab", 32) + `"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if n, err := wire.DecodeAuthChallenge(b); err == nil && (len(n) < 16 || len(n) > 64) {
+			t.Fatalf("nonce of %d bytes accepted", len(n))
+		}
+		if m, err := wire.DecodeAuthResponse(b); err == nil && len(m) != 32 {
+			t.Fatalf("MAC of %d bytes accepted", len(m))
+		}
+	})
+}
