@@ -195,3 +195,41 @@ func yTicks(v float64, n int) (step, top float64) {
 		p *= 10
 	}
 }
+
+// fmtPercent formats a loss share: "0%", "0.012%", "1.5%", "100%".
+func fmtPercent(p float64) string {
+	switch {
+	case !(p > 0):
+		return "0%"
+	case p < 0.01:
+		return strconv.FormatFloat(p, 'f', 3, 64) + "%"
+	case p < 10:
+		return strconv.FormatFloat(p, 'f', 2, 64) + "%"
+	}
+	return strconv.FormatFloat(p, 'f', 1, 64) + "%"
+}
+
+// fmtJitter formats a jitter given in seconds: "—" for none, "0.031 ms",
+// "4.20 ms", "1.20 s".
+func fmtJitter(s float64) string {
+	switch {
+	case !(s > 0):
+		return "0 ms"
+	case s < 0.001:
+		return strconv.FormatFloat(s*1000, 'f', 3, 64) + " ms"
+	case s < 1:
+		return sig3(s*1000) + " ms"
+	}
+	return sig3(s) + " s"
+}
+
+// fmtCount formats a count tersely: "950", "12.3k", "4.56M".
+func fmtCount(n uint64) string {
+	switch {
+	case n < 10000:
+		return strconv.FormatUint(n, 10)
+	case n < 1e6:
+		return sig3(float64(n)/1e3) + "k"
+	}
+	return sig3(float64(n)/1e6) + "M"
+}

@@ -65,6 +65,7 @@ type streamSpec struct {
 	stalled time.Duration
 	reason  string
 	retr    uint64
+	udp     *engine.UDPStats // UDP tests: this interval's datagram counts
 }
 
 // totals keeps each synthetic stream's running byte count.
@@ -99,7 +100,10 @@ func testSample(start *engine.Start, seq int, spec func(i int) streamSpec) *engi
 			ID: si.ID, Dir: si.Dir, Bytes: b, Total: tot[i],
 			State: sp.state, StalledFor: sp.stalled, Reason: sp.reason,
 		}
-		if si.Dir == engine.Send {
+		if sp.udp != nil {
+			u := *sp.udp
+			ss.UDP = &u
+		} else if si.Dir == engine.Send {
 			ss.Acked = b
 			ss.TCP = engine.TCPStats{Valid: true, Retransmits: sp.retr, SndCwnd: 320 << 10, SndWnd: 3 << 20,
 				RTT: 42, RTTVar: 7, PMTU: 65535, BytesAcked: tot[i]}
@@ -115,6 +119,13 @@ func testSample(start *engine.Start, seq int, spec func(i int) streamSpec) *engi
 		if ss.TCP.Valid {
 			sum.HasTCP = true
 			sum.Retransmits += ss.TCP.Retransmits
+		}
+		if ss.UDP != nil {
+			if sum.UDP == nil {
+				sum.UDP = &engine.UDPStats{}
+			}
+			sum.UDP.Packets += ss.UDP.Packets
+			sum.UDP.Lost += ss.UDP.Lost
 		}
 	}
 	return s

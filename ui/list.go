@@ -42,6 +42,7 @@ var dropOrder = [numOptCols]int{colCwnd, colRTT, colTotal, colRetr}
 type listLayout struct {
 	width  int
 	tcp    bool
+	udp    bool // LOSS, JITTER and PKTS take the TCP columns' places
 	show   [numOptCols]bool
 	sparkW int
 	stateW int
@@ -51,8 +52,9 @@ type listLayout struct {
 // (CWND, then RTT, TOTAL, RETR) until the sparkline and state columns have
 // their minimum; what is left is shared between them. Without sending
 // streams (only they have TCP_INFO) RETR, RTT and CWND are left out.
-func layoutList(width int, tcp bool) listLayout {
-	l := listLayout{width: width, tcp: tcp}
+func layoutList(width int, tcp, udp bool) listLayout {
+	l := listLayout{width: width, tcp: tcp || udp, udp: udp}
+	tcp = l.tcp
 	fixed := wCursor + wID + wDir + wRate + 1 // +1: the space after the sparkline
 	for c := range l.show {
 		if c != colTotal && !tcp {
@@ -130,17 +132,15 @@ func listHeader(st *styles, l listLayout) string {
 		padL(&b, "TOTAL", wTotal-1)
 		b.WriteByte(' ')
 	}
-	if l.show[colRetr] {
-		padL(&b, "RETR", wRetr-1)
-		b.WriteByte(' ')
+	names := [numOptCols]string{colRetr: "RETR", colRTT: "RTT", colCwnd: "CWND"}
+	if l.udp {
+		names = [numOptCols]string{colRetr: "LOSS", colRTT: "JITTER", colCwnd: "PKTS"}
 	}
-	if l.show[colRTT] {
-		padL(&b, "RTT", wRTT-1)
-		b.WriteByte(' ')
-	}
-	if l.show[colCwnd] {
-		padL(&b, "CWND", wCwnd-1)
-		b.WriteByte(' ')
+	for _, c := range [...]int{colRetr, colRTT, colCwnd} {
+		if l.show[c] {
+			padL(&b, names[c], optWidth[c]-1)
+			b.WriteByte(' ')
+		}
 	}
 	padR(&b, "STATE", l.stateW)
 	return st.heading.wrap(b.String())
@@ -226,34 +226,28 @@ func renderRow(st *styles, l listLayout, r *testRun, idx int, top float64, scrat
 	}
 	cells.Reset()
 	cells.WriteByte(' ')
-	tcp := s.dir == engine.Send && s.tcp.Valid
 	if l.show[colTotal] {
 		padL(&cells, fmtBytes(s.total), wTotal-1)
 		cells.WriteByte(' ')
 	}
-	if l.show[colRetr] {
-		v := "—"
-		if tcp {
-			v = strconv.FormatUint(s.retr, 10)
+	vals := [numOptCols]string{colRetr: "—", colRTT: "—", colCwnd: "—"}
+	switch {
+	case s.hasUDP:
+		if s.dir == engine.Recv {
+			vals[colRetr] = fmtPercent(s.udp.LostPercent())
+			vals[colRTT] = fmtJitter(s.udp.Jitter)
 		}
-		padL(&cells, v, wRetr-1)
-		cells.WriteByte(' ')
+		vals[colCwnd] = fmtCount(s.udp.Packets)
+	case s.dir == engine.Send && s.tcp.Valid:
+		vals[colRetr] = strconv.FormatUint(s.retr, 10)
+		vals[colRTT] = fmtRTT(s.tcp.RTT)
+		vals[colCwnd] = fmtSize(s.tcp.SndCwnd)
 	}
-	if l.show[colRTT] {
-		v := "—"
-		if tcp {
-			v = fmtRTT(s.tcp.RTT)
+	for _, c := range [...]int{colRetr, colRTT, colCwnd} {
+		if l.show[c] {
+			padL(&cells, vals[c], optWidth[c]-1)
+			cells.WriteByte(' ')
 		}
-		padL(&cells, v, wRTT-1)
-		cells.WriteByte(' ')
-	}
-	if l.show[colCwnd] {
-		v := "—"
-		if tcp {
-			v = fmtSize(s.tcp.SndCwnd)
-		}
-		padL(&cells, v, wCwnd-1)
-		cells.WriteByte(' ')
 	}
 	if bad {
 		st.stalledRow.to(&b, cells.String())

@@ -74,8 +74,10 @@ func (m *Model) render() {
 		m.frame = cut("flowscope: terminal too small ("+strconv.Itoa(m.width)+"x"+strconv.Itoa(m.height)+"), need 80x24", m.width)
 		return
 	}
-	if tcp := m.run != nil && m.run.anySend; m.lst.width != m.width || m.lst.tcp != tcp {
-		m.lst = layoutList(m.width, tcp)
+	tcp := m.run != nil && m.run.anySend
+	udp := m.run != nil && m.run.udp()
+	if m.lst.width != m.width || m.lst.tcp != (tcp || udp) || m.lst.udp != udp {
+		m.lst = layoutList(m.width, tcp, udp)
 		m.rowKey++
 	}
 	m.updateOrder()
@@ -232,7 +234,11 @@ func (m *Model) header() []string {
 		} else {
 			b.WriteString(fmtSeconds(r.elapsed) + " s")
 		}
-		if r.seq > 0 && r.hasSend {
+		switch {
+		case r.udp() && r.udpPackets+uint64(max(r.udpLost, 0)) > 0:
+			u := engine.UDPStats{Packets: r.udpPackets, Lost: r.udpLost}
+			b.WriteString("  lost " + strconv.FormatInt(r.udpLost, 10) + " (" + fmtPercent(u.LostPercent()) + ")")
+		case r.seq > 0 && r.hasSend && !r.udp():
 			b.WriteString("  retr " + strconv.FormatUint(r.retr, 10))
 		}
 		if r.stalled > 0 {

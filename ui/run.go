@@ -27,6 +27,10 @@ type stream struct {
 	total      uint64
 	retr       uint64 // retransmits over the measured test
 	tcp        engine.TCPStats
+	udp        engine.UDPStats // last interval, UDP streams
+	hasUDP     bool
+	lost       int64  // datagrams lost over the measured test (UDP receivers)
+	packets    uint64 // datagrams over the measured test (UDP)
 	state      engine.StreamState
 	stalledFor time.Duration
 	reason     string // why a stalled stream is stalled (engine diagnosis)
@@ -124,9 +128,12 @@ type testRun struct {
 	hasSend  bool
 	hasRecv  bool
 	retr     uint64
-	stalled  int
-	failed   int
-	chart    []chartPoint
+	// UDP receivers: datagrams lost and received over the measured test.
+	udpLost    int64
+	udpPackets uint64
+	stalled    int
+	failed     int
+	chart      []chartPoint
 
 	findings []engine.Finding
 	seen     map[string]bool
@@ -227,6 +234,13 @@ func (r *testRun) apply(s *engine.Sample) {
 				st.retr += ss.TCP.Retransmits
 			}
 		}
+		if ss.UDP != nil {
+			st.udp, st.hasUDP = *ss.UDP, true
+			if !s.Omitted {
+				st.lost += ss.UDP.Lost
+				st.packets += ss.UDP.Packets
+			}
+		}
 		st.state, st.stalledFor, st.reason, st.err = ss.State, ss.StalledFor, ss.Reason, ss.Err
 		st.ver++
 		switch ss.State {
@@ -265,6 +279,10 @@ func (r *testRun) apply(s *engine.Sample) {
 	}
 	if !s.Omitted {
 		r.retr += s.Sent.Retransmits
+		if u := s.Received.UDP; u != nil {
+			r.udpLost += u.Lost
+			r.udpPackets += u.Packets
+		}
 	}
 	r.addChart(chartPoint{t: t, send: r.sumSend, recv: r.sumRecv})
 	r.addFindings(s.Findings)
@@ -320,3 +338,6 @@ func (r *testRun) sharedMax(n int) float64 {
 // sumNow is the current SUM in the test's main direction (both added in a
 // bidir test).
 func (r *testRun) sumNow() float64 { return r.sumSend + r.sumRecv }
+
+// udp reports whether the test is a UDP test.
+func (r *testRun) udp() bool { return r.hasParams && r.params.Protocol == "UDP" }

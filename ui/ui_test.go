@@ -134,7 +134,7 @@ func TestSparkline(t *testing.T) {
 
 func TestLayoutList(t *testing.T) {
 	for _, w := range []int{64, 80, 100, 120, 160, 250} {
-		l := layoutList(w, true)
+		l := layoutList(w, true, false)
 		used := wCursor + wID + wDir + wRate + l.sparkW + 1 + l.stateW
 		for c, on := range l.show {
 			if on {
@@ -150,17 +150,17 @@ func TestLayoutList(t *testing.T) {
 	}
 	// Wide terminals show every column; narrow ones drop CWND first, then
 	// RTT, and keep RETR longest.
-	if l := layoutList(120, true); !l.show[colCwnd] || !l.show[colRTT] || !l.show[colTotal] || !l.show[colRetr] {
+	if l := layoutList(120, true, false); !l.show[colCwnd] || !l.show[colRTT] || !l.show[colTotal] || !l.show[colRetr] {
 		t.Errorf("120 columns: %+v, want every column", l.show)
 	}
-	if l := layoutList(80, true); l.show[colCwnd] || !l.show[colRetr] || !l.show[colTotal] {
+	if l := layoutList(80, true, false); l.show[colCwnd] || !l.show[colRetr] || !l.show[colTotal] {
 		t.Errorf("80 columns: %+v, want CWND dropped, RETR and TOTAL kept", l.show)
 	}
-	if l := layoutList(64, true); l.show[colCwnd] || l.show[colRTT] || l.show[colTotal] || !l.show[colRetr] {
+	if l := layoutList(64, true, false); l.show[colCwnd] || l.show[colRTT] || l.show[colTotal] || !l.show[colRetr] {
 		t.Errorf("64 columns: %+v, want only RETR of the optional columns", l.show)
 	}
 	// Receivers have no TCP_INFO columns; their room goes to the sparkline.
-	if l := layoutList(120, false); l.show[colCwnd] || l.show[colRTT] || l.show[colRetr] || !l.show[colTotal] || l.sparkW <= layoutList(120, true).sparkW {
+	if l := layoutList(120, false, false); l.show[colCwnd] || l.show[colRTT] || l.show[colRetr] || !l.show[colTotal] || l.sparkW <= layoutList(120, true, false).sparkW {
 		t.Errorf("120 columns, receivers only: %+v", l)
 	}
 }
@@ -729,5 +729,44 @@ func TestFrameRateBounded(t *testing.T) {
 	send(m, keyMsg("s"))
 	if !strings.Contains(headerText(m), "sort: rate") {
 		t.Error("a key did not redraw at once")
+	}
+}
+
+func TestUDPColumns(t *testing.T) {
+	m := newTestModel(120, 40)
+	st := testStart(engine.SideClient, 2, engine.TestParams{Duration: 10 * time.Second, Protocol: "UDP", Reverse: true})
+	send(m, st, testSample(st, 0, func(i int) streamSpec {
+		return streamSpec{mbps: 100, udp: &engine.UDPStats{Packets: 8630, Lost: int64(90 * i), Jitter: 0.000031, OutOfOrder: 2}}
+	}))
+	v := ansi.Strip(m.View())
+	for _, want := range []string{"LOSS", "JITTER", "PKTS", "1.03%", "0.031 ms", "8630", "lost 90 (0.52%)"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("UDP view lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "RETR") || strings.Contains(v, "CWND") {
+		t.Errorf("UDP view shows TCP columns:\n%s", v)
+	}
+	send(m, keyMsg("j"), keyMsg("enter"))
+	v = ansi.Strip(m.View())
+	for _, want := range []string{"datagrams", "lost", "90 = 1.03%", "jitter", "out of order"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("UDP detail lacks %q:\n%s", want, v)
+		}
+	}
+	tests := []struct {
+		p    float64
+		want string
+	}{{0, "0%"}, {0.005, "0.005%"}, {1.5, "1.50%"}, {100, "100.0%"}}
+	for _, c := range tests {
+		if got := fmtPercent(c.p); got != c.want {
+			t.Errorf("fmtPercent(%v) = %q, want %q", c.p, got, c.want)
+		}
+	}
+	if got := fmtJitter(0.0042); got != "4.20 ms" {
+		t.Errorf("fmtJitter(0.0042) = %q", got)
+	}
+	if got := fmtCount(12345); got != "12.3k" {
+		t.Errorf("fmtCount(12345) = %q", got)
 	}
 }

@@ -333,7 +333,25 @@ func (m *Model) detailFields(s *stream) []field {
 		field{"total", fmtBytes(s.total), false},
 	)
 	tcp := s.dir == engine.Send && s.tcp.Valid
-	if tcp {
+	if s.hasUDP {
+		u := s.udp
+		fs = append(fs, field{"datagrams", fmtCount(u.Packets) + " (test " + fmtCount(s.packets) + ")", false})
+		if s.dir == engine.Recv {
+			tot := engine.UDPStats{Packets: s.packets, Lost: s.lost}
+			fs = append(fs,
+				field{"lost", strconv.FormatInt(u.Lost, 10) + " = " + fmtPercent(u.LostPercent()) + " (test " + strconv.FormatInt(s.lost, 10) + " = " + fmtPercent(tot.LostPercent()) + ")", u.Lost > 0},
+				field{"jitter", fmtJitter(u.Jitter), false},
+				field{"out of order", strconv.FormatUint(u.OutOfOrder, 10), false},
+				field{"duplicates", strconv.FormatUint(u.Duplicates, 10), false},
+				field{"malformed", strconv.FormatUint(u.Malformed, 10), u.Malformed > 0},
+			)
+		} else {
+			fs = append(fs,
+				field{"send errors", strconv.FormatUint(u.SendErrors, 10), u.SendErrors > 0},
+				field{"behind schedule", fmtCount(u.Behind) + " datagrams", u.Behind > 0},
+			)
+		}
+	} else if tcp {
 		fs = append(fs,
 			field{"acked (interval)", fmtBytes(s.acked), false},
 			field{"bytes_acked", fmtBytes(s.tcp.BytesAcked), false},
