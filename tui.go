@@ -34,52 +34,83 @@ func isTerminal(w io.Writer) bool {
 
 // summaries keeps the text summary of each test while the UI owns the
 // screen, to print it on the normal screen afterwards. A server keeps the
-// last few tests, each headed by the client it came from.
+// last few tests, each headed by the client it came from; tests that run
+// at once are kept apart by their test id.
 type summaries struct {
 	mu       sync.Mutex
+	opts     report.Options
 	server   bool
-	rep      report.Reporter
-	cur      bytes.Buffer
+	tests    map[uint64]*testSummary
 	done     []string
 	findings []engine.Finding
 	seen     map[string]bool
 }
 
+// testSummary is one test's summary-only reporter and what it wrote.
+type testSummary struct {
+	rep report.Reporter
+	buf bytes.Buffer
+}
+
 const keptSummaries = 10
 
 func newSummaries(opts *options, server bool) *summaries {
-	s := &summaries{server: server, seen: map[string]bool{}}
-	s.rep = report.NewText(&s.cur, report.Options{Format: opts.format, Verbose: opts.verbose, SummaryOnly: true})
-	return s
+	return &summaries{
+		opts:   report.Options{Format: opts.format, Verbose: opts.verbose, SummaryOnly: true},
+		server: server,
+		tests:  map[uint64]*testSummary{},
+		seen:   map[string]bool{},
+	}
 }
 
-// Handle records one event; it runs on the engine's goroutine.
+// testID is the server's number of the test an event belongs to.
+func testID(ev engine.Event) uint64 {
+	switch e := ev.(type) {
+	case *engine.Start:
+		return e.Test
+	case *engine.Sample:
+		return e.Test
+	case *engine.Progress:
+		return e.Test
+	case *engine.End:
+		return e.Test
+	}
+	return 0
+}
+
+// Handle records one event; it runs on the engine's goroutines.
 func (s *summaries) Handle(ev engine.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	id := testID(ev)
+	t := s.tests[id]
+	if t == nil {
+		t = &testSummary{}
+		t.rep = report.NewText(&t.buf, s.opts)
+		s.tests[id] = t
+	}
 	switch e := ev.(type) {
 	case *engine.Start:
 		if s.server {
-			s.cur.Reset()
-			fmt.Fprintf(&s.cur, "Accepted connection from %s, port %d\n", e.Host, e.Port)
+			fmt.Fprintf(&t.buf, "Accepted connection from %s, port %d\n", e.Host, e.Port)
 		}
 		s.addFindings(e.Findings)
 	case *engine.Sample:
 		s.addFindings(e.Findings)
 	}
-	s.rep.Handle(ev)
+	t.rep.Handle(ev)
 	if e, ok := ev.(*engine.End); ok {
 		s.addFindings(e.Findings)
 		if s.server && e.Err != nil {
-			fmt.Fprintf(&s.cur, "test failed: %v\n", e.Err)
+			fmt.Fprintf(&t.buf, "test failed: %v\n", e.Err)
 		}
-		if s.cur.Len() > 0 {
-			s.done = append(s.done, s.cur.String())
+		if t.buf.Len() > 0 {
+			s.done = append(s.done, t.buf.String())
 			if len(s.done) > keptSummaries {
 				s.done = s.done[len(s.done)-keptSummaries:]
 			}
 		}
-		s.cur.Reset()
+		delete(s.tests, id)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowscope/flowscope/engine"
 )
 
 // tmuxSession is a detached tmux session on a private server (-L) that the
@@ -119,5 +121,48 @@ func TestTUIInTmux(t *testing.T) {
 	}
 	if strings.Contains(scr, "0.00-0.50") {
 		t.Errorf("interval lines were printed after the UI; only the summary belongs there:\n%s", scr)
+	}
+}
+
+// The summaries printed after the UI keep a server's concurrent tests
+// apart: each test's summary is whole and headed by its client.
+func TestSummariesPerTest(t *testing.T) {
+	s := newSummaries(&options{format: 'a'}, true)
+	start := func(id uint64, port int) *engine.Start {
+		return &engine.Start{Side: engine.SideServer, Test: id, Host: "127.0.0.1", Port: port,
+			Params:  engine.TestParams{Protocol: "TCP", NumStreams: 1, Duration: time.Second},
+			Streams: []engine.StreamInfo{{ID: 1, Dir: engine.Recv}}}
+	}
+	sample := func(id uint64) *engine.Sample {
+		return &engine.Sample{Side: engine.SideServer, Test: id, End: time.Second,
+			Streams: []engine.StreamSample{{ID: 1, Dir: engine.Recv, Bytes: 1 << 20, Total: 1 << 20}}}
+	}
+	end := func(id uint64, bytes uint64) *engine.End {
+		return &engine.End{Side: engine.SideServer, Test: id, Seconds: 1,
+			Streams: []engine.StreamResult{{ID: 1, Dir: engine.Recv, Bytes: bytes, Seconds: 1, Retransmits: -1}}}
+	}
+	for _, ev := range []engine.Event{start(1, 40001), sample(1), start(2, 40002), sample(2), sample(1), end(2, 2<<20), end(1, 1<<20)} {
+		s.Handle(ev)
+	}
+	var out, errb strings.Builder
+	s.print(&out, &errb)
+	got := out.String()
+	i2 := strings.Index(got, "port 40002")
+	i1 := strings.Index(got, "port 40001")
+	if i2 < 0 || i1 < 0 || i2 > i1 {
+		t.Fatalf("summaries not in end order with their headers:\n%s", got)
+	}
+	first, second := got[:i1], got[i1:]
+	if !strings.Contains(first, "2.00 MBytes") || strings.Contains(first, "1.00 MBytes") ||
+		!strings.Contains(second, "1.00 MBytes") || strings.Contains(second, "2.00 MBytes") {
+		t.Errorf("tests' summaries mixed up:\n%s", got)
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if strings.Contains(l, " sec ") && !strings.HasSuffix(l, "receiver") && !strings.HasSuffix(l, "sender") {
+			t.Errorf("interval line %q in the summary:\n%s", l, got)
+		}
+	}
+	if testing.Verbose() {
+		t.Log(got)
 	}
 }

@@ -11,6 +11,7 @@ type KeyMap struct {
 	Sort, Reverse, Filter key.Binding
 	Detail, Back          key.Binding
 	Map, Findings, Pause  key.Binding
+	NextTest              key.Binding
 	Help, Quit            key.Binding
 }
 
@@ -36,6 +37,7 @@ func DefaultKeyMap() KeyMap {
 		Map:      b([]string{"m"}, "m", "map"),
 		Findings: b([]string{"w"}, "w", "findings"),
 		Pause:    b([]string{"p"}, "p", "pause"),
+		NextTest: b([]string{"tab"}, "tab", "next test"),
 		Help:     b([]string{"?"}, "?", "help"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
 	}
@@ -45,9 +47,10 @@ func DefaultKeyMap() KeyMap {
 // leaves out that many of the least important bindings from the short
 // help, for narrow terminals.
 type viewHelp struct {
-	k    *KeyMap
-	view viewKind
-	drop int
+	k      *KeyMap
+	view   viewKind
+	drop   int
+	server bool // tab moves between a server's tests
 }
 
 // ShortHelp is the one-line help of the current view.
@@ -91,5 +94,9 @@ func (h viewHelp) FullHelp() [][]key.Binding {
 	case viewFindings:
 		return [][]key.Binding{nav, {k.Back, k.Pause}, {k.Help, k.Quit}}
 	}
-	return [][]key.Binding{nav, {k.Sort, k.Reverse, k.Filter}, {k.Detail, k.Map, k.Findings}, {k.Pause, k.Help, k.Quit}}
+	last := []key.Binding{k.Pause, k.Help, k.Quit}
+	if h.server {
+		last = []key.Binding{k.Pause, k.NextTest, k.Help, k.Quit}
+	}
+	return [][]key.Binding{nav, {k.Sort, k.Reverse, k.Filter}, {k.Detail, k.Map, k.Findings}, last}
 }

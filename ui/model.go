@@ -116,7 +116,9 @@ type Model struct {
 	view          viewKind
 	showHelp      bool
 
-	run     *testRun
+	run     *testRun            // the run on screen
+	runs    map[uint64]*testRun // server: tests in progress by id
+	active  []uint64            // server: their ids, oldest first
 	history []finished
 	logs    []string
 
@@ -168,6 +170,7 @@ func New(opts Options) *Model {
 		help:      help.New(),
 		identity:  true,
 		medianSeq: -1,
+		runs:      map[uint64]*testRun{},
 	}
 	m.help.Styles.ShortKey = m.st.help.Bold(true)
 	m.help.Styles.FullKey = m.st.help.Bold(true)
@@ -276,12 +279,53 @@ func (m *Model) flushQueued() {
 	m.queued = m.queued[:0]
 }
 
-func (m *Model) onSample(s *engine.Sample) {
-	if m.run == nil || (m.opts.Mode == ModeServer && m.run.end != nil) {
-		m.run = newRun(s.Side)
+// runFor is the run an event of test id belongs to. A client has one; a
+// server one per test in progress (they may run at once), and the screen
+// follows one of them.
+func (m *Model) runFor(id uint64, side engine.Side) *testRun {
+	if m.opts.Mode == ModeClient {
+		if m.run == nil {
+			m.run = newRun(side)
+		}
+		return m.run
+	}
+	r := m.runs[id]
+	if r == nil {
+		r = newRun(side)
+		r.id = id
+		m.runs[id] = r
+		m.active = append(m.active, id)
+		if m.run == nil || m.run.end != nil {
+			m.focus(r)
+		}
+	}
+	return r
+}
+
+// focus shows run r.
+func (m *Model) focus(r *testRun) {
+	if m.run != r {
+		m.run = r
 		m.resetNav()
 	}
-	m.run.apply(s)
+}
+
+// nextTest moves the screen to the next test in progress (server).
+func (m *Model) nextTest() {
+	if len(m.active) == 0 {
+		return
+	}
+	i := 0
+	if m.run != nil {
+		if k := slices.Index(m.active, m.run.id); k >= 0 && m.run.end == nil {
+			i = (k + 1) % len(m.active)
+		}
+	}
+	m.focus(m.runs[m.active[i]])
+}
+
+func (m *Model) onSample(s *engine.Sample) {
+	m.runFor(s.Test, s.Side).apply(s)
 }
 
 func (m *Model) onEvent(ev engine.Event) tea.Cmd {
@@ -293,20 +337,17 @@ func (m *Model) onEvent(ev engine.Event) tea.Cmd {
 		m.run.host, m.run.port, m.run.connTotal = e.Host, e.Port, e.Streams
 		m.run.phase = phaseConnecting
 	case *engine.Progress:
-		if m.run == nil || m.run.end != nil || m.run.phase == phaseIdle {
-			m.run = newRun(e.Side)
+		r := m.runFor(e.Test, e.Side)
+		r.connected, r.connTotal = e.Connected, e.Total
+		r.phase = phaseConnecting
+	case *engine.Start:
+		r := m.runFor(e.Test, e.Side)
+		if r == m.run {
 			m.resetNav()
 		}
-		m.run.connected, m.run.connTotal = e.Connected, e.Total
-		m.run.phase = phaseConnecting
-	case *engine.Start:
-		if m.run == nil || e.Side == engine.SideServer && (m.run.hasParams || m.run.end != nil) {
-			m.run = newRun(e.Side)
-		}
-		m.resetNav()
-		m.run.onStart(e)
+		r.onStart(e)
 		if m.stopping {
-			m.run.phase = phaseFinishing
+			r.phase = phaseFinishing
 		}
 	case *engine.End:
 		return m.onEnd(e)
@@ -324,14 +365,11 @@ func (m *Model) resetNav() {
 	m.orderKey = [5]int{}
 	m.identity = true
 	m.medianSeq = -1
+	m.chart = nil
 }
 
 func (m *Model) onEnd(e *engine.End) tea.Cmd {
-	r := m.run
-	if r == nil || (m.opts.Mode == ModeServer && r.end != nil) {
-		r = newRun(e.Side)
-		m.run = r
-	}
+	r := m.runFor(e.Test, e.Side)
 	r.end = e
 	r.addFindings(e.Findings)
 	if e.Err != nil {
@@ -346,6 +384,14 @@ func (m *Model) onEnd(e *engine.End) tea.Cmd {
 		m.history = append(m.history, summarize(r, e))
 		if len(m.history) > 50 {
 			m.history = slices.Delete(m.history, 0, len(m.history)-50)
+		}
+		delete(m.runs, r.id)
+		if k := slices.Index(m.active, r.id); k >= 0 {
+			m.active = slices.Delete(m.active, k, k+1)
+		}
+		if r == m.run && len(m.active) > 0 {
+			// Another test is still running: show it.
+			m.focus(m.runs[m.active[0]])
 		}
 	}
 	if m.opts.Mode == ModeClient && (m.stopping || e.Err != nil && !r.hasParams) {
@@ -548,6 +594,10 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 		if !m.paused {
 			m.flushQueued()
 		}
+		return nil
+	}
+	if key.Matches(k, km.NextTest) && m.opts.Mode == ModeServer {
+		m.nextTest()
 		return nil
 	}
 	switch m.view {

@@ -104,7 +104,7 @@ func (m *Model) render() {
 
 // footer is the help line (or the full help with ?).
 func (m *Model) footer() []string {
-	vh := viewHelp{k: &m.keys, view: m.view}
+	vh := viewHelp{k: &m.keys, view: m.view, server: m.opts.Mode == ModeServer}
 	if !m.showHelp {
 		for {
 			h := " " + m.help.ShortHelpView(vh.ShortHelp())
@@ -183,6 +183,13 @@ func (m *Model) header() []string {
 			a.WriteString(" test from " + hostPort(r.host, r.port))
 		default:
 			a.WriteString(" test starting")
+		}
+		if n := len(m.active); n > 1 || n == 1 && (r == nil || r.end != nil) {
+			k := 0
+			if r != nil && r.end == nil {
+				k = slices.Index(m.active, r.id) + 1
+			}
+			st.warn.to(&a, " ["+strconv.Itoa(k)+"/"+strconv.Itoa(n)+" running, tab: next]")
 		}
 	} else if r != nil && r.host != "" {
 		a.WriteString(" → " + hostPort(r.host, r.port))

@@ -96,6 +96,7 @@ const (
 // testRun is everything the UI knows about one test. A server starts a new
 // one at each Start.
 type testRun struct {
+	id         uint64 // the server's test number
 	side       engine.Side
 	host       string
 	port       int

@@ -770,3 +770,34 @@ func TestUDPColumns(t *testing.T) {
 		t.Errorf("fmtCount(12345) = %q", got)
 	}
 }
+
+// A server running several tests at once keeps them apart by test id and
+// shows one at a time; tab moves between them.
+func TestServerConcurrentTests(t *testing.T) {
+	m := New(Options{Mode: ModeServer, Listen: "0.0.0.0:5201"})
+	send(m, tea.WindowSizeMsg{Width: 120, Height: 40})
+	a := testStart(engine.SideServer, 2, engine.TestParams{Duration: 10 * time.Second})
+	a.Test, a.Port = 1, 40001
+	b := testStart(engine.SideServer, 5, engine.TestParams{Duration: 10 * time.Second})
+	b.Test, b.Port = 2, 40002
+	sa, sb := testSample(a, 0, uniform(100)), testSample(b, 0, uniform(300))
+	sa.Test, sb.Test = 1, 2
+	send(m, a, sa, b, sb)
+	h := headerText(m)
+	if !strings.Contains(h, "test from 127.0.0.1:40001") || !strings.Contains(h, "[1/2 running, tab: next]") || len(rowIDs(t, m)) != 2 {
+		t.Errorf("first test not on screen: %s\n%s", h, ansi.Strip(m.View()))
+	}
+	send(m, keyMsg("tab"))
+	if h := headerText(m); !strings.Contains(h, "test from 127.0.0.1:40002") || !strings.Contains(h, "[2/2 running") || len(rowIDs(t, m)) != 5 ||
+		!strings.Contains(h, "SUM 1.50 Gbit/s") {
+		t.Errorf("tab did not show the second test: %s", h)
+	}
+	// The test on screen ends: the other one, still running, takes over.
+	send(m, &engine.End{Side: engine.SideServer, Test: 2, Seconds: 1})
+	if h := headerText(m); !strings.Contains(h, "test from 127.0.0.1:40001") || strings.Contains(h, "running, tab") {
+		t.Errorf("after the second test ended: %s", h)
+	}
+	if len(m.history) != 1 || m.history[0].port != 40002 || m.history[0].flows != 5 {
+		t.Errorf("history %+v", m.history)
+	}
+}
