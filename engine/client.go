@@ -113,6 +113,11 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		}
 		cfg.BlockSize = c.cfg.BlockSize
 	}
+	if cfg.Blocks > 0 {
+		// -k counts blocks (datagrams for UDP): the engine counts bytes.
+		c.cfg.Bytes = cfg.Blocks * int64(cfg.BlockSize)
+		cfg.Bytes = c.cfg.Bytes
+	}
 
 	// Abort setup promptly if ctx is cancelled.
 	setupDone := make(chan struct{})
@@ -242,7 +247,9 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	smp.roleCheck = ext == nil && cfg.Bidir
 	cpu := readCPU()
 	t0 := time.Now()
-	flows.start(newPayload(cfg.BlockSize), cfg.BlockSize, limit)
+	if err := flows.start(newPayload(cfg.BlockSize, cfg.RepeatingPayload), cfg.BlockSize, limit, cfg.ZeroCopy); err != nil {
+		return c.endFromFlows(flows, smp, cpu, congestion), err
+	}
 	smp.begin(t0)
 
 	var deadline <-chan time.Time
@@ -337,6 +344,7 @@ wait:
 	if err := mergePeer(end, peer); err != nil {
 		return end, err
 	}
+	end.ServerOutputText, end.ServerOutputJSON = peer.ServerOutputText, peer.ServerOutputJSON
 	if err := c.expectState(br, wire.DisplayResults); err != nil {
 		return end, err
 	}
@@ -506,12 +514,32 @@ func (c *Client) wireParams() *wire.Params {
 		Congestion:    cfg.Congestion,
 		ClientVersion: "3.12",
 		Flowscope:     &wire.Extensions{Version: Version, Extensions: c.offer(), ReverseBitrate: int64(cfg.ReverseRate)},
+
+		MSS:             int64(cfg.MSS),
+		NoDelay:         cfg.NoDelay,
+		TOS:             int64(cfg.TOS),
+		FQRate:          int64(cfg.FQRate),
+		Burst:           int64(cfg.Burst),
+		BlockCount:      cfg.Blocks,
+		Title:           cfg.Title,
+		ExtraData:       cfg.ExtraData,
+		GetServerOutput: cfg.GetServerOutput,
+		RepeatingLoad:   cfg.RepeatingPayload,
+		ZeroCopy:        cfg.ZeroCopy,
+		DontFragment:    cfg.DontFragment,
+	}
+	if cfg.ServerAffinity >= 0 {
+		a := int64(cfg.ServerAffinity)
+		p.ServerAffinity = &a
 	}
 	if cfg.Duration > 0 && cfg.Duration < time.Second {
 		p.Time = 1
 	}
-	if cfg.Bytes > 0 {
+	if cfg.Bytes > 0 || cfg.Blocks > 0 {
 		p.Time = 0
+	}
+	if cfg.Blocks > 0 {
+		p.Num = 0 // the block count alone says when to stop, as with iperf3 -k
 	}
 	return p
 }
@@ -526,6 +554,11 @@ func (c *Client) testParams() TestParams {
 		Protocol:    proto,
 		Counters64:  cfg.Counters64,
 		ReverseRate: cfg.ReverseRate,
+		Blocks:      cfg.Blocks,
+		TOS:         cfg.TOS,
+		FQRate:      cfg.FQRate,
+		Title:       cfg.Title,
+		ExtraData:   cfg.ExtraData,
 		NumStreams:  cfg.Parallel,
 		BlockSize:   cfg.BlockSize,
 		Omit:        cfg.Omit,
@@ -559,16 +592,21 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 			c.hooks.beforeDial(idx)
 		}
 		dir := streamDir(SideClient, idx, cfg.Parallel, cfg.Reverse, cfg.Bidir)
-		opts := sockOpts{window: cfg.Window, congestion: cfg.Congestion}
-		if dir == Send && cfg.Rate > 0 {
-			opts.pacing = cfg.Rate / 8
+		opts := c.dataSockOpts(server, false)
+		if dir == Send {
+			opts.pacing = pacingRate(cfg.Rate, cfg.FQRate)
 		}
-		d := net.Dialer{Timeout: cfg.ConnectTimeout, Control: opts.control, KeepAlive: -1}
-		if cfg.BindAddr != "" {
-			opts.noPortBind = true
-			d.Control = opts.control
-			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.BindAddr)}
+		d := net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: -1}
+		if cfg.BindAddr != "" || cfg.CPort > 0 {
+			la := &net.TCPAddr{IP: net.ParseIP(cfg.BindAddr)}
+			if cfg.CPort > 0 {
+				la.Port = cfg.CPort + idx
+			} else {
+				opts.noPortBind = true
+			}
+			d.LocalAddr = la
 		}
+		d.Control = opts.control
 		t := time.Now()
 		conn, err := d.DialContext(ctx, "tcp", server.String())
 		if err == nil {
@@ -587,6 +625,7 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 		}
 		var f *flow
 		if err == nil {
+			_ = conn.(*net.TCPConn).SetNoDelay(cfg.NoDelay) // iperf3 leaves Nagle on unless -N
 			f, err = newFlow(idx, dir, conn.(*net.TCPConn), len(wire.EncodeCookie(cookie))+boolInt(roles)*wire.StreamHeaderSize)
 		}
 		mu.Lock()
@@ -725,4 +764,30 @@ func (c *Client) offer() []string {
 		x = append(x, wire.ExtAuth)
 	}
 	return x
+}
+
+// dataSockOpts are the socket options of this client's data connections.
+func (c *Client) dataSockOpts(server net.Addr, udp bool) sockOpts {
+	cfg := c.cfg
+	o := sockOpts{
+		window: cfg.Window, congestion: cfg.Congestion, mss: cfg.MSS, tos: cfg.TOS,
+		bindDev: cfg.BindDev, userTimeout: int(cfg.SndTimeout / time.Millisecond),
+		udp: udp, dontFrag: cfg.DontFragment,
+	}
+	if ta, ok := server.(*net.TCPAddr); ok && ta.IP.To4() == nil {
+		o.v6 = true
+	}
+	return o
+}
+
+// pacingRate is the SO_MAX_PACING_RATE (bytes/s) for a sender: the lower of
+// -b and --fq-rate, 0 for none.
+func pacingRate(rate, fqRate uint64) uint64 {
+	switch {
+	case rate == 0:
+		return fqRate / 8
+	case fqRate == 0:
+		return rate / 8
+	}
+	return min(rate, fqRate) / 8
 }

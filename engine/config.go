@@ -86,6 +86,37 @@ type Config struct {
 	// AuthKey is the pre-shared key to prove to a server that requires one
 	// (--auth-key-file); it is never sent.
 	AuthKey []byte
+
+	// Socket options, as iperf3's -M, -N, -S/--dscp, --cport, --bind-dev,
+	// --snd-timeout and --dont-fragment. The server applies the ones that
+	// cross the wire (MSS, NoDelay, TOS, DontFragment) to its sockets too.
+	MSS          int
+	NoDelay      bool
+	TOS          int
+	CPort        int
+	BindDev      string
+	SndTimeout   time.Duration
+	DontFragment bool
+
+	// Sending, as iperf3's -Z, --fq-rate, --repeating-payload and the
+	// burst of -b RATE/BURST; both sides honour them for their senders.
+	ZeroCopy         bool
+	FQRate           uint64 // bit/s, SO_MAX_PACING_RATE
+	RepeatingPayload bool
+	Burst            int
+
+	// Blocks ends the test after this many blocks (-k); sent as iperf3's
+	// blockcount.
+	Blocks int64
+
+	// Carried to the server: a title (-T), extra data for both JSON
+	// documents (--extra-data), a request for the server's own report
+	// (--get-server-output), and the CPU the server should run on (-A
+	// n,m; -1: none).
+	Title           string
+	ExtraData       string
+	GetServerOutput bool
+	ServerAffinity  int
 }
 
 // DefaultConfig returns the configuration of a plain `flowscope -c HOST`.
@@ -102,6 +133,7 @@ func DefaultConfig() Config {
 		StallTimeout:   10 * time.Second,
 
 		ConnectConcurrency: 128,
+		ServerAffinity:     -1,
 	}
 }
 
@@ -120,7 +152,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("parallel streams %d out of range 1-%d", c.Parallel, MaxParallel)
 	case c.Duration < 0:
 		return errors.New("test duration must not be negative")
-	case c.Duration == 0 && c.Bytes == 0:
+	case c.Duration == 0 && c.Bytes == 0 && c.Blocks == 0:
 		return errors.New("test needs a duration (-t) or a byte count (-n)")
 	case c.Bytes < 0:
 		return errors.New("byte count (-n) must not be negative")
@@ -142,6 +174,16 @@ func (c *Config) Validate() error {
 		return errors.New("-R and --bidir cannot be combined")
 	case c.StallTimeout < 0:
 		return errors.New("stall timeout must not be negative")
+	case c.MSS < 0 || c.MSS > 32767:
+		return fmt.Errorf("MSS %d out of range 0-32767", c.MSS)
+	case c.TOS < 0 || c.TOS > 255:
+		return fmt.Errorf("TOS %d out of range 0-255", c.TOS)
+	case c.CPort < 0 || c.CPort > 65535 || c.CPort > 0 && c.CPort+c.NumStreams() > 65536:
+		return fmt.Errorf("client port %d out of range for %d streams", c.CPort, c.NumStreams())
+	case c.Blocks < 0 || c.Burst < 0:
+		return errors.New("block count and burst must not be negative")
+	case c.ZeroCopy && c.UDP:
+		return errors.New("-Z applies to TCP only")
 	case c.ConnectConcurrency < 1:
 		return fmt.Errorf("connect concurrency %d must be at least 1", c.ConnectConcurrency)
 	}

@@ -95,6 +95,12 @@ type TestParams struct {
 	// rate per stream in bidir (0: same as Rate).
 	Counters64  bool
 	ReverseRate uint64
+	// As iperf3's -k, -S, --fq-rate, -T and --extra-data.
+	Blocks    int64
+	TOS       int
+	FQRate    uint64
+	Title     string
+	ExtraData string
 }
 
 // UDPStats are a UDP stream's datagram counts, for one interval (in a
@@ -312,6 +318,10 @@ type End struct {
 	// Findings are every diagnosis of the test, including those made
 	// before data flowed.
 	Findings []Finding
+	// ServerOutputText or ServerOutputJSON is the server's own report, when
+	// the client asked for it (--get-server-output).
+	ServerOutputText string
+	ServerOutputJSON []byte
 	// Err is non-nil when the test failed or ended early.
 	Err error
 }

@@ -29,6 +29,7 @@ type flow struct {
 	tcp  *net.TCPConn    // nil for UDP
 	raw  syscall.RawConn // the TCP socket, for TCP_INFO; nil for UDP
 	udp  *udpFlow        // UDP state; nil for TCP
+	zc   *os.File        // -Z: the payload, sent with sendfile(2); nil otherwise
 
 	bytes    atomic.Uint64 // bytes written (Send) or read (Recv)
 	stopping atomic.Bool
@@ -128,6 +129,8 @@ func (f *flow) run(buf []byte, limit *byteLimit) {
 		f.err = f.udpSend(buf, limit)
 	case f.udp != nil:
 		f.err = f.udpRecv(buf, limit)
+	case f.dir == Send && f.zc != nil:
+		f.err = f.sendFile(limit)
 	case f.dir == Send:
 		f.err = f.send(buf, limit)
 	default:
@@ -147,6 +150,29 @@ func (f *flow) send(buf []byte, limit *byteLimit) error {
 		}
 		if limit != nil && limit.add(n) {
 			return nil // -n reached: this sender is done
+		}
+	}
+	return nil
+}
+
+// sendFile is send with sendfile(2) from the payload file (-Z): the
+// kernel moves the bytes, the process does not copy them.
+func (f *flow) sendFile(limit *byteLimit) error {
+	defer f.zc.Close()
+	for !f.stopping.Load() {
+		if _, err := f.zc.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("stream %d: rewind payload: %w", f.id, err)
+		}
+		n, err := f.tcp.ReadFrom(f.zc)
+		f.bytes.Add(uint64(n))
+		if err != nil {
+			if f.stopping.Load() {
+				return nil
+			}
+			return fmt.Errorf("stream %d: sendfile: %w", f.id, err)
+		}
+		if limit != nil && limit.add(int(n)) {
+			return nil
 		}
 	}
 	return nil
@@ -192,8 +218,14 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // flowSet is every flow of one test.
 type flowSet []*flow
 
-// start launches every flow's goroutine.
-func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit) {
+// start launches every flow's goroutine. With zeroCopy, TCP senders send
+// the payload with sendfile(2) from an in-memory file instead of write(2).
+func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroCopy bool) error {
+	if zeroCopy {
+		if err := fs.openZeroCopy(sendBuf); err != nil {
+			return err
+		}
+	}
 	for _, f := range fs {
 		f.started = true
 		if f.dir == Send {
@@ -202,6 +234,7 @@ func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit) {
 			go f.run(make([]byte, recvBufSize), limit)
 		}
 	}
+	return nil
 }
 
 // stopSenders ends every sender. With drain (a flowscope peer) blocked

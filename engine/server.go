@@ -53,6 +53,11 @@ type ServerConfig struct {
 	// AuthKey, when set, is the pre-shared secret a client must prove it
 	// knows (HMAC over the cookie and a server nonce) before a test runs.
 	AuthKey []byte
+	// ServerOutput renders this server's own report of a test for a client
+	// that asked for it (--get-server-output): text, or a JSON document
+	// when the server reports in JSON. local has this side's results only.
+	// Nil: the server sends none.
+	ServerOutput func(test uint64, local *End) (text string, json []byte)
 }
 
 // Server serves iperf3-protocol tests, one at a time, on one listener.
@@ -488,6 +493,14 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.ServerAffinity != nil {
+		restore, err := pinProcess(int(*p.ServerAffinity))
+		if err != nil {
+			t.findings.add(&Finding{Severity: Warning, Kind: "affinity", What: fmt.Sprintf("could not pin the server to CPU %d as the client asked (-A)", *p.ServerAffinity), Evidence: err.Error()})
+		} else {
+			defer restore()
+		}
+	}
 	tp := paramsFromWire(p)
 	tp.Interval = t.srv.cfg.Interval
 	if ext != nil {
@@ -554,7 +567,9 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	smp.test = t.id
 	cpu := readCPU()
 	t0 := time.Now()
-	flows.start(newPayload(int(p.Len)), int(p.Len), nil)
+	if err := flows.start(newPayload(int(p.Len), p.RepeatingLoad), int(p.Len), nil, p.ZeroCopy && p.TCP); err != nil {
+		return nil, t.fail(wire.ErrFlowscopeParam, err)
+	}
 	smp.begin(t0)
 
 	// The client ends the test. A watchdog bounds how long we wait for it:
@@ -641,7 +656,19 @@ wait:
 	if err != nil {
 		return end, err
 	}
-	res, err := wireResults(end.Streams, end.LocalCPU, congestion).Marshal()
+	wr := wireResults(end.Streams, end.LocalCPU, congestion)
+	if p.GetServerOutput && t.srv.cfg.ServerOutput != nil {
+		local := *end
+		local.Test = t.id
+		local.Findings = t.findings.all()
+		text, js := t.srv.cfg.ServerOutput(t.id, &local)
+		if len(js) > 0 {
+			wr.ServerOutputJSON = js
+		} else {
+			wr.ServerOutputText = text
+		}
+	}
+	res, err := wr.Marshal()
 	if err != nil {
 		return end, err
 	}
@@ -717,14 +744,18 @@ func (t *serverTest) acceptTCP(ctx context.Context, p *wire.Params, n int, sendR
 	t.slots = nil // the flows own the connections now
 	t.mu.Unlock()
 
-	opts := sockOpts{window: int(p.Window), congestion: p.Congestion}
+	opts := sockOpts{window: int(p.Window), congestion: p.Congestion, mss: int(p.MSS), tos: int(p.TOS)}
+	if ta, ok := t.ctl.LocalAddr().(*net.TCPAddr); ok && ta.IP.To4() == nil {
+		opts.v6 = true
+	}
 	flows := make(flowSet, 0, n)
 	for idx, conn := range slots {
 		dir := streamDir(SideServer, idx, int(p.Parallel), p.Reverse, p.Bidirectional)
 		o := opts
-		if dir == Send && sendRate > 0 {
-			o.pacing = sendRate / 8
+		if dir == Send {
+			o.pacing = pacingRate(sendRate, uint64(max(p.FQRate, 0)))
 		}
+		_ = conn.SetNoDelay(p.NoDelay)
 		f, err := newFlow(idx, dir, conn, 0)
 		if err == nil {
 			err = o.apply(f.raw)

@@ -28,9 +28,16 @@ const drainTimeout = 10 * time.Second
 // ourExtensions is what flowscope offers and accepts.
 var ourExtensions = []string{wire.ExtRoles, wire.ExtManyStreams, wire.ExtDrain, wire.ExtTelemetry}
 
-// newPayload returns a block of random bytes that senders share read-only.
-func newPayload(size int) []byte {
+// newPayload returns the block senders share read-only: random bytes, or
+// with repeating iperf3's "0123456789…" pattern (--repeating-payload).
+func newPayload(size int, repeating bool) []byte {
 	b := make([]byte, size)
+	if repeating {
+		for i := range b {
+			b[i] = '0' + byte(i%10)
+		}
+		return b
+	}
 	_, _ = rand.Read(b)
 	return b
 }
@@ -126,6 +133,11 @@ func paramsFromWire(p *wire.Params) TestParams {
 		Rate:       uint64(max(p.Bandwidth, 0)),
 		Window:     int(p.Window),
 		Congestion: p.Congestion,
+		Blocks:     p.BlockCount,
+		TOS:        int(p.TOS),
+		FQRate:     uint64(max(p.FQRate, 0)),
+		Title:      p.Title,
+		ExtraData:  p.ExtraData,
 	}
 }
 

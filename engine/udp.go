@@ -19,6 +19,7 @@ import (
 type udpFlow struct {
 	size      int    // datagram size
 	rate      uint64 // target bit/s (sender); 0 = as fast as possible
+	burst     int    // datagrams sent back to back (-b RATE/BURST); 0 or 1: paced one by one
 	counter64 bool   // 64-bit sequence numbers
 
 	// sender
@@ -106,6 +107,9 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 			due = sent + 64
 		} else {
 			due = uint64(time.Since(start).Seconds()*float64(u.rate)/bits) + 1
+			if b := uint64(u.burst); b > 1 {
+				due = (due + b - 1) / b * b // whole bursts, back to back
+			}
 		}
 		if sent >= due {
 			next := start.Add(time.Duration(float64(sent) * bits / float64(u.rate) * float64(time.Second)))
@@ -332,10 +336,24 @@ func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, _ string, 
 		}
 		dir := streamDir(SideClient, idx, cfg.Parallel, cfg.Reverse, cfg.Bidir)
 		t := time.Now()
-		conn, err := net.DialUDP(network, laddr, raddr)
+		opts := c.dataSockOpts(server, true)
+		opts.window = 0 // set below, with a larger default for UDP
+		d := net.Dialer{Control: opts.control}
+		if laddr != nil || cfg.CPort > 0 {
+			la := &net.UDPAddr{}
+			if laddr != nil {
+				la.IP = laddr.IP
+			}
+			if cfg.CPort > 0 {
+				la.Port = cfg.CPort + idx
+			}
+			d.LocalAddr = la
+		}
+		nc, err := d.DialContext(ctx, network, raddr.String())
 		if err != nil {
 			return fail(idx, err)
 		}
+		conn := nc.(*net.UDPConn)
 		buf := cfg.Window
 		if buf == 0 {
 			buf = udpSocketBuffer
@@ -385,8 +403,7 @@ func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, _ string, 
 			return fail(idx, errors.New("no UDP connect reply among the first datagrams"))
 		}
 		_ = conn.SetReadDeadline(time.Time{})
-		rate := cfg.Rate
-		u := &udpFlow{size: cfg.BlockSize, rate: rate, counter64: cfg.Counters64}
+		u := &udpFlow{size: cfg.BlockSize, rate: cfg.Rate, counter64: cfg.Counters64, burst: cfg.Burst}
 		flows = append(flows, newUDPFlow(idx, dir, conn, u))
 		times = append(times, time.Since(t))
 		emit(&Progress{Side: SideClient, Connected: len(flows), Total: n})

@@ -40,6 +40,7 @@ func (t *serverTest) openUDP(ctx context.Context, p *wire.Params) error {
 		bufSize = udpSocketBuffer
 	}
 	listen := func() (*net.UDPConn, error) {
+		opts := sockOpts{udp: true, tos: int(p.TOS), v6: network == "udp6", dontFrag: p.DontFragment}
 		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			if err := rc.Control(func(fd uintptr) {
@@ -47,7 +48,10 @@ func (t *serverTest) openUDP(ctx context.Context, p *wire.Params) error {
 			}); err != nil {
 				return err
 			}
-			return serr
+			if serr != nil {
+				return serr
+			}
+			return opts.apply(rc)
 		}}
 		pc, err := lc.ListenPacket(ctx, network, addr)
 		if err != nil {
@@ -131,7 +135,7 @@ func (t *serverTest) acceptUDPOn(ctx context.Context, p *wire.Params, n int, sen
 		}
 		_ = conn.SetReadDeadline(time.Time{})
 		dir := streamDir(SideServer, idx, int(p.Parallel), p.Reverse, p.Bidirectional)
-		u := &udpFlow{size: int(p.Len), counter64: p.UDPCounters64}
+		u := &udpFlow{size: int(p.Len), counter64: p.UDPCounters64, burst: int(p.Burst)}
 		if dir == Send {
 			u.rate = sendRate
 		}

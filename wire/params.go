@@ -80,6 +80,9 @@ type Params struct {
 	DontFragment    bool
 	SkipRxCopy      bool
 	ClientVersion   string
+	// ServerAffinity is the CPU the server should pin itself to (-A n,m);
+	// nil when not asked.
+	ServerAffinity *int64
 	// Flowscope is the extension offer; nil from stock iperf3 clients.
 	Flowscope *Extensions
 	// Unknown lists keys this decoder does not know, for diagnostics.
@@ -129,6 +132,9 @@ func (p *Params) Marshal() []byte {
 	flag("tcp", p.TCP)
 	flag("udp", p.UDP)
 	num("omit", p.Omit)
+	if p.ServerAffinity != nil {
+		num("server_affinity", *p.ServerAffinity)
+	}
 	num("time", p.Time)
 	num("num", p.Num)
 	num("blockcount", p.BlockCount)
@@ -211,6 +217,11 @@ func UnmarshalParams(data []byte) (*Params, error) {
 	}
 	flag("tcp", &p.TCP)
 	flag("udp", &p.UDP)
+	if _, ok := m["server_affinity"]; ok {
+		var a int64
+		num("server_affinity", &a)
+		p.ServerAffinity = &a
+	}
 	num("omit", &p.Omit)
 	num("time", &p.Time)
 	num("num", &p.Num)

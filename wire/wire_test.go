@@ -850,7 +850,8 @@ func TestUnmarshalParamsLenient(t *testing.T) {
 		{"int flag as true", `{"get_server_output":true,"udp_counters_64bit":2}`, wire.Params{GetServerOutput: true, UDPCounters64: true}},
 		{"null string", `{"title":null}`, wire.Params{}},
 		{"escaped string", `{"title":"\u00fc\n\"x\""}`, wire.Params{Title: "ü\n\"x\""}},
-		{"known but unused keys", `{"sctp":true,"server_affinity":1,"congestion_used":"bbr"}`, wire.Params{}},
+		{"known but unused keys", `{"sctp":true,"congestion_used":"bbr"}`, wire.Params{}},
+		{"server affinity", `{"tcp":true,"server_affinity":1}`, wire.Params{TCP: true, ServerAffinity: ptr(int64(1))}},
 		{"unknown keys are collected", `{"tcp":true,"authtoken":"abc","gso":1,"future":[1,2]}`, wire.Params{TCP: true, Unknown: []string{"authtoken", "future", "gso"}}},
 		{"extension offer", `{"tcp":true,"flowscope":{"version":"0.1","extensions":["roles","many-streams"]}}`,
 			wire.Params{TCP: true, Flowscope: &wire.Extensions{Version: "0.1", Extensions: []string{"roles", "many-streams"}}}},
@@ -1360,3 +1361,5 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func ptr[T any](v T) *T { return &v }
