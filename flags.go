@@ -34,6 +34,9 @@ type options struct {
 	verbose    bool
 	oneOff     bool
 	version    bool
+	affinity   int // -A n: this process's CPU, -1 none
+	out        outputOptions
+	notes      []string // one-line notes for stderr (options accepted without effect)
 }
 
 var errHelp = errors.New("help requested")
@@ -79,6 +82,7 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&r.verbose, "verbose", "V", false, "more detailed output")
 	fs.BoolVarP(&r.version, "version", "v", false, "print the version and exit")
 	fs.BoolVarP(&r.help, "help", "h", false, "show this help")
+	addCompatFlags(fs, &r.compat)
 	return fs, r
 }
 
@@ -92,6 +96,7 @@ type rawFlags struct {
 	bitrate, congestion, omit, bind, format            string
 	stallTimeout                                       string
 	port, parallel, connectConc                        int
+	compat                                             compatFlags
 }
 
 func usage() string {
@@ -113,7 +118,7 @@ func parseArgs(args []string) (*options, error) {
 	if r.help {
 		return nil, errHelp
 	}
-	o := &options{version: r.version, json: r.json, jsonStream: r.jsonStream, verbose: r.verbose, oneOff: r.oneOff, noTUI: r.noTUI}
+	o := &options{version: r.version, json: r.json, jsonStream: r.jsonStream, verbose: r.verbose, oneOff: r.oneOff, noTUI: r.noTUI, affinity: -1}
 	if r.version {
 		return o, nil
 	}
@@ -150,6 +155,17 @@ func parseArgs(args []string) (*options, error) {
 	o.format = r.format[0]
 
 	cfg := engine.DefaultConfig()
+	// iperf3 accepts HOST%DEV for -c and -B: the part after % is the
+	// interface to bind to (--bind-dev).
+	host, hostDev, _ := strings.Cut(r.client, "%")
+	bind, bindDev, _ := strings.Cut(r.bind, "%")
+	if hostDev != "" && r.compat.bindDev == "" {
+		r.compat.bindDev = hostDev
+	}
+	if bindDev != "" && r.compat.bindDev == "" {
+		r.compat.bindDev = bindDev
+	}
+	r.client, r.bind = host, bind
 	cfg.Host = r.client
 	cfg.Port = r.port
 	cfg.Parallel = r.parallel
@@ -220,7 +236,13 @@ func parseArgs(args []string) (*options, error) {
 		}
 	}
 	if r.bitrate != "" {
-		if cfg.Rate, err = units.ParseRate(r.bitrate); err != nil {
+		rate, burst, hasBurst := strings.Cut(r.bitrate, "/")
+		if hasBurst {
+			if cfg.Burst, err = strconv.Atoi(burst); err != nil || cfg.Burst < 1 || cfg.Burst > 1000 {
+				return nil, fmt.Errorf("invalid -b %q: the burst after / must be 1-1000 datagrams", r.bitrate)
+			}
+		}
+		if cfg.Rate, err = units.ParseRate(rate); err != nil {
 			return nil, fmt.Errorf("invalid -b %q: %w", r.bitrate, err)
 		}
 	}
@@ -229,6 +251,11 @@ func parseArgs(args []string) (*options, error) {
 			return nil, err
 		}
 	}
+	o.cfg = cfg
+	if err := applyCompat(fs, &r.compat, o); err != nil {
+		return nil, err
+	}
+	cfg = o.cfg
 	if o.mode == modeServer {
 		if r.maxTests < 1 || r.maxStreams < 0 {
 			return nil, errors.New("--max-tests must be at least 1 and --max-streams not negative")

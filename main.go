@@ -44,6 +44,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "flowscope %s (iperf3 protocol 3.12 compatible)\n", engine.Version)
 		return exitOK
 	}
+	if opts.out.daemon {
+		return daemonize(args, opts.out.logfile, stderr)
+	}
+	stdout, stderr, cleanup, err := setupOutput(&opts.out, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		return exitFailed
+	}
+	defer cleanup()
+	if opts.out.logfile != "" || opts.out.timestamps != "" {
+		opts.noTUI = true // the live UI needs the terminal as it is
+	}
+	for _, n := range opts.notes {
+		fmt.Fprintf(stderr, "flowscope: note: %s\n", n)
+	}
+	if opts.affinity >= 0 {
+		if err := engine.PinProcess(opts.affinity); err != nil {
+			fmt.Fprintf(stderr, "flowscope: -A: %v\n", err)
+			return exitFailed
+		}
+	}
 
 	if !opts.noTUI && !opts.json && !opts.jsonStream && isTerminal(stdout) {
 		return runTUI(opts, stdout, stderr)
@@ -53,14 +74,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	newReporter := func() report.Reporter {
-		ro := report.Options{Format: opts.format, Verbose: opts.verbose}
+		ro := report.Options{Format: opts.format, Verbose: opts.verbose, Title: opts.out.title}
+		var rep report.Reporter
 		switch {
 		case opts.json:
-			return report.NewJSON(stdout, ro)
+			rep = report.NewJSON(stdout, ro)
 		case opts.jsonStream:
-			return report.NewJSONStream(stdout, ro)
+			rep = report.NewJSONStream(stdout, ro)
+		default:
+			rep = report.NewText(stdout, ro)
 		}
-		return report.NewText(stdout, ro)
+		if opts.out.debug {
+			rep = debugReporter{stderr, rep}
+		}
+		return rep
 	}
 
 	switch opts.mode {
@@ -154,13 +181,20 @@ func runServer(ctx context.Context, opts *options, newReporter func() report.Rep
 		}
 	}
 	banner()
-	srv := engine.NewServer(serverConfig(opts, func(msg string) {
+	sc := serverConfig(opts, func(msg string) {
 		fmt.Fprintf(stderr, "flowscope: %s\n", msg)
-	}), withFindings(stderr, perTest(newReporter, func(ev engine.Event) {
+	})
+	outs := newServerOutputs(opts.json, report.Options{Format: opts.format, Title: opts.out.title})
+	sc.ServerOutput = outs.output
+	reportTests := perTest(newReporter, func(ev engine.Event) {
 		if _, ok := ev.(*engine.End); ok && !opts.oneOff {
 			banner()
 		}
-	})))
+	})
+	srv := engine.NewServer(sc, withFindings(stderr, func(ev engine.Event) {
+		outs.handle(ev)
+		reportTests(ev)
+	}))
 	err = srv.Serve(ctx, ln)
 	if err != nil && !errors.Is(err, engine.ErrServerClosed) {
 		fmt.Fprintf(stderr, "flowscope: %v\n", err)

@@ -53,6 +53,9 @@ type ServerConfig struct {
 	// AuthKey, when set, is the pre-shared secret a client must prove it
 	// knows (HMAC over the cookie and a server nonce) before a test runs.
 	AuthKey []byte
+	// IdleTimeout, with OneOff, makes Serve give up when no test has
+	// started within it (iperf3's --idle-timeout).
+	IdleTimeout time.Duration
 	// ServerOutput renders this server's own report of a test for a client
 	// that asked for it (--get-server-output): text, or a JSON document
 	// when the server reports in JSON. local has this side's results only.
@@ -133,6 +136,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-ctx.Done()
 		_ = ln.Close()
 	}()
+	var idleErr error
+	if s.cfg.OneOff && s.cfg.IdleTimeout > 0 {
+		idle := time.AfterFunc(s.cfg.IdleTimeout, func() {
+			s.mu.Lock()
+			started := s.nextTest > 0
+			if !started {
+				idleErr = fmt.Errorf("no client came within %s (--idle-timeout)", s.cfg.IdleTimeout)
+			}
+			s.mu.Unlock()
+			if !started {
+				cancel()
+			}
+		})
+		defer idle.Stop()
+	}
 	oneDone := make(chan struct{})
 	var once sync.Once
 	var acceptErr error
@@ -180,6 +198,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if acceptErr != nil {
 		return acceptErr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idleErr != nil {
+		return idleErr
 	}
 	return ErrServerClosed
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestIperf3OptionMatrix: every iperf3 3.12 option either sets what it
+// should or is refused with one line naming it.
+func TestIperf3OptionMatrix(t *testing.T) {
+	applied := []struct {
+		args  string
+		check func(*options) bool
+	}{
+		{"-c h -k 100", func(o *options) bool { return o.cfg.Blocks == 100 && o.cfg.Duration == 0 }},
+		{"-c h -T run1", func(o *options) bool { return o.cfg.Title == "run1" && o.out.title == "run1" }},
+		{"-c h --extra-data x=1", func(o *options) bool { return o.cfg.ExtraData == "x=1" }},
+		{"-c h --get-server-output", func(o *options) bool { return o.cfg.GetServerOutput }},
+		{"-c h -Z", func(o *options) bool { return o.cfg.ZeroCopy }},
+		{"-c h --cport 40000", func(o *options) bool { return o.cfg.CPort == 40000 }},
+		{"-c h -S 0x34", func(o *options) bool { return o.cfg.TOS == 52 }},
+		{"-c h -S 064", func(o *options) bool { return o.cfg.TOS == 52 }},
+		{"-c h --dscp EF", func(o *options) bool { return o.cfg.TOS == 46<<2 }},
+		{"-c h --dscp 10", func(o *options) bool { return o.cfg.TOS == 40 }},
+		{"-c h -M 1400", func(o *options) bool { return o.cfg.MSS == 1400 }},
+		{"-c h -N", func(o *options) bool { return o.cfg.NoDelay }},
+		{"-c h --logfile /tmp/x.log", func(o *options) bool { return o.out.logfile == "/tmp/x.log" }},
+		{"-c h --forceflush", func(o *options) bool { return true }},
+		{"-c h --timestamps", func(o *options) bool { return o.out.timestamps == "%c " }},
+		{"-c h --timestamps=%T", func(o *options) bool { return o.out.timestamps == "%T" }},
+		{"-c h -I /tmp/fs.pid", func(o *options) bool { return o.out.pidfile == "/tmp/fs.pid" }},
+		{"-s -D", func(o *options) bool { return o.out.daemon }},
+		{"-c h -A 1", func(o *options) bool { return o.affinity == 1 && o.cfg.ServerAffinity == -1 }},
+		{"-c h -A 0,1", func(o *options) bool { return o.affinity == 0 && o.cfg.ServerAffinity == 1 }},
+		{"-c h --connect-timeout 2500", func(o *options) bool { return o.cfg.ConnectTimeout == 2500*time.Millisecond }},
+		{"-c h --rcv-timeout 5000", func(o *options) bool { return o.cfg.StallTimeout == 5*time.Second }},
+		{"-s --rcv-timeout 5000", func(o *options) bool { return o.server.StallTimeout == 5*time.Second }},
+		{"-c h --snd-timeout 3000", func(o *options) bool { return o.cfg.SndTimeout == 3*time.Second }},
+		{"-s -1 --idle-timeout 30", func(o *options) bool { return o.server.IdleTimeout == 30*time.Second }},
+		{"-s --server-bitrate-limit 1G/5", func(o *options) bool { return o.server.MaxBitrate == 1_000_000_000 }},
+		{"-c h --fq-rate 100M", func(o *options) bool { return o.cfg.FQRate == 100_000_000 }},
+		{"-c h --pacing-timer 1000", func(o *options) bool { return len(o.notes) == 1 && strings.Contains(o.notes[0], "--pacing-timer") }},
+		{"-c h -u --dont-fragment", func(o *options) bool { return o.cfg.DontFragment }},
+		{"-c h --repeating-payload", func(o *options) bool { return o.cfg.RepeatingPayload }},
+		{"-c h --bind-dev lo", func(o *options) bool { return o.cfg.BindDev == "lo" }},
+		{"-c h -d", func(o *options) bool { return o.out.debug }},
+		{"-c h -b 10M/4 -u", func(o *options) bool { return o.cfg.Rate == 10_000_000 && o.cfg.Burst == 4 }},
+		{"-c h%lo", func(o *options) bool { return o.cfg.Host == "h" && o.cfg.BindDev == "lo" }},
+		{"-c h -B 127.0.0.1%lo", func(o *options) bool { return o.cfg.BindAddr == "127.0.0.1" && o.cfg.BindDev == "lo" }},
+	}
+	for _, a := range applied {
+		o, err := parseArgs(strings.Fields(a.args))
+		if err != nil {
+			t.Errorf("%q: %v", a.args, err)
+			continue
+		}
+		if !a.check(o) {
+			t.Errorf("%q: not applied: %+v", a.args, o)
+		}
+	}
+	refused := map[string]string{
+		"-c h --sctp":                  "SCTP",
+		"-c h -X eth0":                 "SCTP",
+		"-c h --nstreams 2":            "SCTP",
+		"-c h --username u":            "RSA authentication",
+		"-c h --rsa-public-key-path k": "RSA authentication",
+		"-s --rsa-private-key-path k":  "RSA authentication",
+		"-s --authorized-users-path f": "RSA authentication",
+		"-s --time-skew-threshold 5":   "RSA authentication",
+		"-c h -L 5":                    "flow labels",
+		"-c h -F file":                 "-F/--file",
+		"-c h -S 300":                  "-S",
+		"-c h --dscp XX":               "--dscp",
+		"-c h -M 20":                   "-M",
+		"-c h -D":                      "server option",
+		"-c h --connect-timeout soon":  "--connect-timeout",
+		"-c h -A x":                    "-A",
+		"-c h -b 10M/x":                "burst",
+		"-c h -Z -u":                   "-Z applies to TCP only",
+	}
+	for args, want := range refused {
+		_, err := parseArgs(strings.Fields(args))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want it to mention %q", args, err, want)
+		}
+	}
+}
+
+// TestOptionsEndToEnd: options that change what moves, checked on a real
+// loopback test.
+func TestOptionsEndToEnd(t *testing.T) {
+	// -k: exactly that many blocks.
+	stdout, stderr, code := runBin(t, "--loopback", "--no-tui", "-k", "50", "-l", "64K", "-J")
+	if code != 0 {
+		t.Fatalf("-k: exit %d: %s", code, stderr)
+	}
+	var doc struct {
+		End struct {
+			SumSent struct{ Bytes int64 } `json:"sum_sent"`
+		} `json:"end"`
+		Title     string `json:"title"`
+		ExtraData string `json:"extra_data"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.End.SumSent.Bytes != 50*65536 {
+		t.Errorf("-k 50 -l 64K sent %d bytes, want %d", doc.End.SumSent.Bytes, 50*65536)
+	}
+	// -Z sends with sendfile and still delivers every byte.
+	stdout, stderr, code = runBin(t, "--loopback", "--no-tui", "-Z", "-t", "0.5", "-P", "2")
+	if code != 0 || !strings.Contains(stdout, "receiver") {
+		t.Errorf("-Z: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// --logfile takes the output; --pidfile exists while running and
+	// is gone afterwards.
+	dir := t.TempDir()
+	log, pid := filepath.Join(dir, "out.log"), filepath.Join(dir, "fs.pid")
+	stdout, _, code = runBin(t, "--loopback", "-t", "0.3", "--logfile", log, "-I", pid, "--timestamps=%H:%M:%S ")
+	if code != 0 || stdout != "" {
+		t.Errorf("--logfile: exit %d, stdout %q", code, stdout)
+	}
+	b, _ := os.ReadFile(log)
+	if !bytes.Contains(b, []byte("receiver")) || !bytes.Contains(b, []byte(":")) {
+		t.Errorf("log file:\n%s", b)
+	}
+	if _, err := os.Stat(pid); !os.IsNotExist(err) {
+		t.Errorf("pid file left behind: %v", err)
+	}
+}
