@@ -145,7 +145,12 @@ func TestAuth(t *testing.T) {
 // TestPendingPerAddress: connections that never present a cookie are
 // bounded per address, and do not block a real test.
 func TestPendingPerAddress(t *testing.T) {
-	ts := startServer(t, ServerConfig{MaxPendingPerAddr: 5})
+	gone := make(chan struct{}, 16) // one per idle connection the server let go
+	ts := startServer(t, ServerConfig{MaxPendingPerAddr: 5, Log: func(m string) {
+		if strings.Contains(m, "no cookie") {
+			gone <- struct{}{}
+		}
+	}})
 	var idle []net.Conn
 	defer func() {
 		for _, c := range idle {
@@ -173,6 +178,9 @@ func TestPendingPerAddress(t *testing.T) {
 	// idle slots first: the server must then serve it.
 	for _, c := range idle {
 		c.Close()
+	}
+	for range idle {
+		<-gone
 	}
 	idle = nil
 	if _, _, err := runClient(t, clientConfig(ts, 2, 300*time.Millisecond)); err != nil {
