@@ -18,6 +18,7 @@ type scenario struct {
 	omitted   int // omitted intervals before them
 	err       error
 	noPeer    bool // the peer's results never arrived
+	udp       bool // a UDP test: datagram counts instead of TCP_INFO
 }
 
 const testPort = 5201
@@ -48,6 +49,45 @@ func streamBytes(idx, k int) uint64 {
 	return uint64(1_000_000_000 + idx*123_456_789 + k*987_654_321)
 }
 
+// UDP datagram counts of stream idx in interval k: sent, lost (negative
+// in the second interval of stream 0: a late datagram filled an earlier
+// gap), received and out of order (the late one, plus one more on odd
+// streams).
+const udpSize = 1448
+
+func udpSent(idx, k int) uint64 { return uint64(8000 + 100*idx + 10*k) }
+
+func udpLost(idx, k int) int64 {
+	if idx == 0 && k == 1 {
+		return -1
+	}
+	return int64(2 + 3*idx + k)
+}
+
+func udpReceived(idx, k int) uint64 { return uint64(int64(udpSent(idx, k)) - udpLost(idx, k)) }
+
+func udpOutOfOrder(idx, k int) uint64 {
+	n := uint64(idx % 2)
+	if udpLost(idx, k) < 0 {
+		n++
+	}
+	return n
+}
+
+func udpJitter(idx, k int) float64 { return 0.000125*float64(idx+1) + 0.00001*float64(k) }
+
+// sampleBytes is the bytes stream idx moved in interval k: what it sent or
+// received.
+func (sc scenario) sampleBytes(idx, k int, d engine.Dir) uint64 {
+	if !sc.udp {
+		return streamBytes(idx, k)
+	}
+	if d == engine.Send {
+		return udpSent(idx, k) * udpSize
+	}
+	return udpReceived(idx, k) * udpSize
+}
+
 func (sc scenario) start() *engine.Start {
 	dirs := sc.dirs()
 	s := &engine.Start{
@@ -70,9 +110,15 @@ func (sc scenario) start() *engine.Start {
 	if sc.side == engine.SideServer {
 		s.Port = 40000
 	}
+	if sc.udp {
+		s.Params.Protocol, s.Params.BlockSize, s.Params.Rate = "UDP", udpSize, 100_000_000
+		s.SndBuf, s.RcvBuf = 212992, 212992
+	}
 	for i, d := range dirs {
-		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40002 + i}
-		remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: testPort}
+		var local, remote net.Addr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40002 + i}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: testPort}
+		if sc.udp {
+			local, remote = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40002 + i}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: testPort}
+		}
 		if sc.side == engine.SideServer {
 			local, remote = remote, local
 		}
@@ -91,7 +137,29 @@ func (sc scenario) sample(seq, k int, omitted bool) *engine.Sample {
 		Start: time.Duration(k) * time.Second, End: time.Duration(k+1) * time.Second,
 	}
 	for i, d := range dirs {
-		st := engine.StreamSample{ID: engine.StreamID(i), Dir: d, Bytes: streamBytes(i, k), State: engine.StateRunning}
+		st := engine.StreamSample{ID: engine.StreamID(i), Dir: d, Bytes: sc.sampleBytes(i, k, d), State: engine.StateRunning}
+		if sc.udp {
+			u := &engine.UDPStats{Packets: udpSent(i, k), Behind: 1}
+			if d == engine.Recv {
+				u = &engine.UDPStats{Packets: udpReceived(i, k), Lost: udpLost(i, k), OutOfOrder: udpOutOfOrder(i, k), Jitter: udpJitter(i, k)}
+			}
+			st.UDP = u
+			sum := &s.Sent
+			if d == engine.Recv {
+				sum = &s.Received
+			}
+			sum.Streams++
+			sum.Bytes += st.Bytes
+			if sum.UDP == nil {
+				sum.UDP = &engine.UDPStats{}
+			}
+			sum.UDP.Packets += u.Packets
+			sum.UDP.Lost += u.Lost
+			sum.UDP.OutOfOrder += u.OutOfOrder
+			sum.UDP.Jitter += u.Jitter / float64(sc.parallel)
+			s.Streams = append(s.Streams, st)
+			continue
+		}
 		if d == engine.Send {
 			st.Acked = st.Bytes - 1000
 			st.TCP = engine.TCPStats{Valid: true, Retransmits: uint64(i + k), SndCwnd: 1047728, SndWnd: 4431872, RTT: 75, RTTVar: 26, PMTU: 65535}
@@ -114,6 +182,12 @@ func (sc scenario) end() *engine.End {
 	}
 	for i, d := range sc.dirs() {
 		r := engine.StreamResult{ID: engine.StreamID(i), Dir: d, Seconds: float64(sc.intervals), Retransmits: -1}
+		if sc.udp {
+			e.Congestion, e.PeerCongestion = "", ""
+			sc.udpResult(&r, i)
+			e.Streams = append(e.Streams, r)
+			continue
+		}
 		for k := 0; k < sc.intervals; k++ {
 			r.Bytes += streamBytes(i, k)
 			if d == engine.Send {
@@ -137,6 +211,41 @@ func (sc scenario) end() *engine.End {
 		e.Streams = append(e.Streams, r)
 	}
 	return e
+}
+
+// udpResult fills a UDP stream's totals over the measured intervals: this
+// side's, and the peer's as it reports them (a receiver's total is its
+// received + lost).
+func (sc scenario) udpResult(r *engine.StreamResult, idx int) {
+	var sent, recv uint64
+	var lost int64
+	var ooo uint64
+	for k := 0; k < sc.intervals; k++ {
+		sent += udpSent(idx, k)
+		recv += udpReceived(idx, k)
+		lost += udpLost(idx, k)
+		ooo += udpOutOfOrder(idx, k)
+	}
+	jitter := udpJitter(idx, sc.intervals-1)
+	if r.Dir == engine.Send {
+		r.Bytes = sent * udpSize
+		r.UDP = &engine.UDPStats{Packets: sent, SendErrors: 2, Behind: 5}
+		if !sc.noPeer {
+			r.PeerBytes = recv * udpSize
+			r.PeerUDP = &engine.UDPStats{Packets: recv + uint64(lost), Lost: lost, Jitter: jitter}
+		}
+	} else {
+		r.Bytes = recv * udpSize
+		r.UDP = &engine.UDPStats{Packets: recv, Lost: lost, OutOfOrder: ooo, Jitter: jitter, Duplicates: 4, Malformed: 1}
+		if !sc.noPeer {
+			r.PeerBytes = sent * udpSize
+			r.PeerUDP = &engine.UDPStats{Packets: sent}
+		}
+	}
+	if !sc.noPeer {
+		r.HasPeer = true
+		r.PeerSeconds = float64(sc.intervals) + 0.0005
+	}
 }
 
 // events is the whole event sequence of the scenario.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,7 +26,8 @@ var allowedExtraKey = map[string]bool{
 
 // TestKeysMatchIperf3 runs the installed iperf3 as server and client on
 // loopback and compares the key paths (and, per object, the key order) of
-// both of its -J documents with ours for the same kind of test.
+// both of its -J documents with ours for the same kind of test, TCP and
+// UDP.
 func TestKeysMatchIperf3(t *testing.T) {
 	bin, err := exec.LookPath("iperf3")
 	if err != nil {
@@ -45,6 +47,11 @@ func TestKeysMatchIperf3(t *testing.T) {
 		{"P3", []string{"-P", "3"}, scenario{parallel: 3, intervals: 2}},
 		{"reverse", []string{"-R"}, scenario{parallel: 1, intervals: 2, reverse: true}},
 		{"bidir", []string{"--bidir", "-P", "2"}, scenario{parallel: 2, intervals: 2, bidir: true}},
+		{"udp", []string{"-u", "-b", "10M"}, scenario{parallel: 1, intervals: 2, udp: true}},
+		{"udp P2", []string{"-u", "-b", "10M", "-P", "2"}, scenario{parallel: 2, intervals: 2, udp: true}},
+		{"udp reverse", []string{"-u", "-b", "10M", "-R"}, scenario{parallel: 1, intervals: 2, udp: true, reverse: true}},
+		{"udp bidir", []string{"-u", "-b", "10M", "--bidir"}, scenario{parallel: 1, intervals: 2, udp: true, bidir: true}},
+		{"udp bidir P2", []string{"-u", "-b", "10M", "--bidir", "-P", "2"}, scenario{parallel: 2, intervals: 2, udp: true, bidir: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,6 +90,14 @@ func compareKeys(t *testing.T, side string, realDoc, oursDoc []byte) {
 			t.Errorf("%s: flowscope has %s, iperf3 does not", side, p)
 		}
 	}
+	// The kind of every value (string, number, bool, object, array) at
+	// each key path both documents have.
+	realKinds, ourKinds := valueKinds(real), valueKinds(ours)
+	for p, k := range realKinds {
+		if o, ok := ourKinds[p]; ok && fmt.Sprint(o) != fmt.Sprint(k) {
+			t.Errorf("%s: %s is %v in flowscope, %v in iperf3", side, p, o, k)
+		}
+	}
 	// Key order and per-element key sets, for the first interval and every
 	// connection and end stream (both documents list streams in the same
 	// order).
@@ -92,6 +107,38 @@ func compareKeys(t *testing.T, side string, realDoc, oursDoc []byte) {
 			t.Errorf("%s: %s keys\n flowscope %v\n iperf3    %v", side, p, got, keys)
 		}
 	}
+}
+
+// valueKinds maps each key path of a decoded document (as keyPaths names
+// them) to the sorted kinds of the values found there.
+func valueKinds(doc any) map[string][]string {
+	sets := map[string]map[string]bool{}
+	var walk func(v any, p string)
+	walk = func(v any, p string) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, c := range v {
+				if sets[p+"/"+k] == nil {
+					sets[p+"/"+k] = map[string]bool{}
+				}
+				sets[p+"/"+k][kind(c)] = true
+				walk(c, p+"/"+k)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c, p)
+			}
+		}
+	}
+	walk(doc, "")
+	out := map[string][]string{}
+	for p, set := range sets {
+		for k := range set {
+			out[p] = append(out[p], k)
+		}
+		sort.Strings(out[p])
+	}
+	return out
 }
 
 // objectShapes maps each object's position in a raw document

@@ -53,8 +53,8 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }
 
-// The iperf3 3.12 JSON schema, TCP subset. Optional groups of keys are
-// embedded pointers, which encoding/json leaves out when nil.
+// The iperf3 3.12 JSON schema for TCP and UDP tests. Optional groups of
+// keys are embedded pointers, which encoding/json leaves out when nil.
 
 type jsonConnected struct {
 	Socket     int    `json:"socket"`
@@ -101,6 +101,23 @@ type jsonIntervalTCP struct {
 	PMTU        uint32 `json:"pmtu"`
 }
 
+// jsonIntervalUDP is a UDP interval's datagram keys: a sender has packets
+// only, a receiver jitter_ms, lost_packets, packets and lost_percent.
+type jsonIntervalUDP struct {
+	JitterMS    *float64 `json:"jitter_ms,omitempty"`
+	LostPackets *int64   `json:"lost_packets,omitempty"`
+	Packets     uint64   `json:"packets"`
+	LostPercent *float64 `json:"lost_percent,omitempty"`
+}
+
+func intervalUDPKeys(dir engine.Dir, iu *intervalUDP) *jsonIntervalUDP {
+	if dir == engine.Send {
+		return &jsonIntervalUDP{Packets: iu.packets}
+	}
+	jitter, lost, pct := jitterMS(iu.jitter()), iu.lost, iu.lostPercent()
+	return &jsonIntervalUDP{JitterMS: &jitter, LostPackets: &lost, Packets: iu.packets, LostPercent: &pct}
+}
+
 type jsonIntervalStream struct {
 	Socket        int     `json:"socket"`
 	Start         float64 `json:"start"`
@@ -109,6 +126,7 @@ type jsonIntervalStream struct {
 	Bytes         uint64  `json:"bytes"`
 	BitsPerSecond float64 `json:"bits_per_second"`
 	*jsonIntervalTCP
+	*jsonIntervalUDP
 	Omitted bool `json:"omitted"`
 	Sender  bool `json:"sender"`
 }
@@ -120,8 +138,9 @@ type jsonIntervalSum struct {
 	Bytes         uint64  `json:"bytes"`
 	BitsPerSecond float64 `json:"bits_per_second"`
 	Retransmits   *uint64 `json:"retransmits,omitempty"`
-	Omitted       bool    `json:"omitted"`
-	Sender        bool    `json:"sender"`
+	*jsonIntervalUDP
+	Omitted bool `json:"omitted"`
+	Sender  bool `json:"sender"`
 }
 
 type jsonEndTCP struct {
@@ -147,6 +166,43 @@ type jsonEndSide struct {
 type jsonEndStream struct {
 	Sender   jsonEndSide `json:"sender"`
 	Receiver jsonEndSide `json:"receiver"`
+}
+
+// jsonEndUDP is a UDP stream's end entry, iperf3's "udp" object: the
+// sender's bytes and time, the receiver's jitter and loss, the sender's
+// datagram count (the receiver's when the sender's is unknown) and this
+// side's out-of-order count.
+type jsonEndUDP struct {
+	Socket        int     `json:"socket"`
+	Start         float64 `json:"start"`
+	End           float64 `json:"end"`
+	Seconds       float64 `json:"seconds"`
+	Bytes         uint64  `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	JitterMS      float64 `json:"jitter_ms"`
+	LostPackets   int64   `json:"lost_packets"`
+	Packets       uint64  `json:"packets"`
+	LostPercent   float64 `json:"lost_percent"`
+	OutOfOrder    uint64  `json:"out_of_order"`
+	Sender        bool    `json:"sender"`
+}
+
+type jsonEndUDPStream struct {
+	UDP jsonEndUDP `json:"udp"`
+}
+
+// jsonEndUDPSum is a UDP test's "sum", "sum_sent" and "sum_received".
+type jsonEndUDPSum struct {
+	Start         float64 `json:"start"`
+	End           float64 `json:"end"`
+	Seconds       float64 `json:"seconds"`
+	Bytes         uint64  `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	JitterMS      float64 `json:"jitter_ms"`
+	LostPackets   int64   `json:"lost_packets"`
+	Packets       uint64  `json:"packets"`
+	LostPercent   float64 `json:"lost_percent"`
+	Sender        bool    `json:"sender"`
 }
 
 type jsonEndSum struct {
@@ -182,6 +238,30 @@ type jsonExtras struct {
 	Streams  []jsonExtraStream `json:"streams,omitempty"`
 }
 
+// jsonExtraUDP is one UDP stream's counts beyond iperf3's, over the
+// measured test: a receiver's duplicate and malformed datagrams, a sender's
+// refused writes and the most datagrams it ever fell behind its schedule
+// (the sender, not the network, limited the rate).
+type jsonExtraUDP struct {
+	Duplicates *uint64 `json:"duplicates,omitempty"`
+	Malformed  *uint64 `json:"malformed,omitempty"`
+	SendErrors *uint64 `json:"send_errors,omitempty"`
+	MaxBehind  *uint64 `json:"max_behind_datagrams,omitempty"`
+}
+
+func extraUDP(r *engine.StreamResult) *jsonExtraUDP {
+	u := r.UDP
+	if u == nil {
+		return nil
+	}
+	if r.Dir == engine.Send {
+		return &jsonExtraUDP{SendErrors: ptr(u.SendErrors), MaxBehind: ptr(u.Behind)}
+	}
+	return &jsonExtraUDP{Duplicates: ptr(u.Duplicates), Malformed: ptr(u.Malformed)}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 type jsonFinding struct {
 	Severity string `json:"severity"`
 	Kind     string `json:"kind"`
@@ -202,7 +282,10 @@ type jsonExtraStream struct {
 	// AckedBytes is the sender's TCP-acknowledged payload over the measured
 	// intervals (sending streams with TCP_INFO only).
 	AckedBytes *uint64 `json:"acked_bytes,omitempty"`
-	State      string  `json:"state,omitempty"`
+	// UDP holds this side's datagram counts that iperf3 has no key for
+	// (UDP streams only).
+	UDP   *jsonExtraUDP `json:"udp,omitempty"`
+	State string        `json:"state,omitempty"`
 	// Reason says why the stream was stalled when last seen stalled.
 	Reason string `json:"reason,omitempty"`
 	Error  string `json:"error,omitempty"`
@@ -213,6 +296,7 @@ type doc struct {
 	start     *engine.Start
 	side      engine.Side
 	sideKnown bool
+	udp       bool // a UDP test
 	intervals []any
 	acked     map[int]uint64 // stream id → acked bytes, measured intervals
 	state     map[int]engine.StreamState
@@ -223,7 +307,7 @@ func (d *doc) reset() { *d = doc{} }
 
 func (d *doc) onStart(s *engine.Start) obj {
 	d.reset()
-	d.start, d.side, d.sideKnown = s, s.Side, true
+	d.start, d.side, d.sideKnown, d.udp = s, s.Side, true, isUDP(s)
 	return startObject(s)
 }
 
@@ -260,6 +344,29 @@ func startObject(s *engine.Start) obj {
 	stamp := jsonTimestamp{rfc1123(ts), ts.Unix()}
 	hp := jsonHostPort{s.Host, s.Port}
 	o := obj{{"connected", conn}, {"version", version(s.Version)}, {"system_info", systemInfo()}}
+	if isUDP(s) {
+		// No tcp_mss_default, and the server's keys in another order.
+		if s.Side == engine.SideClient {
+			return append(o,
+				field{"timestamp", stamp},
+				field{"connecting_to", hp},
+				field{"cookie", s.Cookie},
+				field{"target_bitrate", p.Rate},
+				field{"sock_bufsize", p.Window},
+				field{"sndbuf_actual", s.SndBuf},
+				field{"rcvbuf_actual", s.RcvBuf},
+				field{"test_start", testStart})
+		}
+		return append(o,
+			field{"target_bitrate", p.Rate},
+			field{"timestamp", stamp},
+			field{"accepted_connection", hp},
+			field{"cookie", s.Cookie},
+			field{"sock_bufsize", p.Window},
+			field{"sndbuf_actual", s.SndBuf},
+			field{"rcvbuf_actual", s.RcvBuf},
+			field{"test_start", testStart})
+	}
 	if s.Side == engine.SideClient {
 		return append(o,
 			field{"timestamp", stamp},
@@ -321,7 +428,11 @@ func (d *doc) onSample(s *engine.Sample) obj {
 	streams := make([]jsonIntervalStream, len(s.Streams))
 	fwd, rev := jsonIntervalSum{}, jsonIntervalSum{}
 	var fwdRetr, revRetr uint64
+	var fwdUDP, revUDP intervalUDP
 	fwdTCP, revTCP, revAny := false, false, false
+	for i := range s.Streams {
+		d.udp = d.udp || s.Streams[i].UDP != nil
+	}
 	bidir := d.bidir()
 	fwdDir := forwardDir(d.side)
 	if !bidir {
@@ -337,7 +448,12 @@ func (d *doc) onSample(s *engine.Sample) obj {
 			Bytes: st.Bytes, BitsPerSecond: bitrate(st.Bytes, secs),
 			Omitted: s.Omitted, Sender: st.Dir == engine.Send,
 		}
-		sendTCP := st.Dir == engine.Send && st.TCP.Valid
+		sendTCP := !d.udp && st.Dir == engine.Send && st.TCP.Valid
+		if d.udp {
+			var one intervalUDP
+			one.add(st.Dir, st.UDP)
+			js.jsonIntervalUDP = intervalUDPKeys(st.Dir, &one)
+		}
 		if sendTCP {
 			js.jsonIntervalTCP = &jsonIntervalTCP{
 				Retransmits: st.TCP.Retransmits, SndCwnd: st.TCP.SndCwnd, SndWnd: st.TCP.SndWnd,
@@ -349,11 +465,13 @@ func (d *doc) onSample(s *engine.Sample) obj {
 			fwd.Bytes += st.Bytes
 			fwdRetr += st.TCP.Retransmits * uint64(boolInt(sendTCP))
 			fwdTCP = fwdTCP || sendTCP
+			fwdUDP.add(st.Dir, st.UDP)
 		} else {
 			revAny = true
 			rev.Bytes += st.Bytes
 			revRetr += st.TCP.Retransmits * uint64(boolInt(sendTCP))
 			revTCP = revTCP || sendTCP
+			revUDP.add(st.Dir, st.UDP)
 		}
 		if !s.Omitted {
 			d.acked[st.ID] += st.Acked
@@ -366,7 +484,7 @@ func (d *doc) onSample(s *engine.Sample) obj {
 			d.reason[st.ID] = st.Reason
 		}
 	}
-	finish := func(sum *jsonIntervalSum, dir engine.Dir, retr uint64, tcp bool) {
+	finish := func(sum *jsonIntervalSum, dir engine.Dir, retr uint64, tcp bool, iu *intervalUDP) {
 		sum.Start, sum.End, sum.Seconds = from, to, secs
 		sum.BitsPerSecond = bitrate(sum.Bytes, secs)
 		sum.Omitted = s.Omitted
@@ -374,11 +492,14 @@ func (d *doc) onSample(s *engine.Sample) obj {
 		if sum.Sender && tcp {
 			sum.Retransmits = &retr
 		}
+		if d.udp {
+			sum.jsonIntervalUDP = intervalUDPKeys(dir, iu)
+		}
 	}
-	finish(&fwd, fwdDir, fwdRetr, fwdTCP)
+	finish(&fwd, fwdDir, fwdRetr, fwdTCP, &fwdUDP)
 	o := obj{{"streams", streams}, {"sum", fwd}}
 	if bidir || revAny {
-		finish(&rev, 1-fwdDir, revRetr, revTCP)
+		finish(&rev, 1-fwdDir, revRetr, revTCP, &revUDP)
 		o = append(o, field{"sum_bidir_reverse", rev})
 	}
 	d.intervals = append(d.intervals, o)
@@ -390,6 +511,12 @@ func (d *doc) onSample(s *engine.Sample) obj {
 func (d *doc) endObject(e *engine.End) obj {
 	if len(e.Streams) == 0 {
 		return obj{}
+	}
+	for i := range e.Streams {
+		d.udp = d.udp || e.Streams[i].UDP != nil
+	}
+	if d.udp {
+		return d.udpEndObject(e)
 	}
 	client := d.side == engine.SideClient
 	bidir := d.bidir()
@@ -414,13 +541,7 @@ func (d *doc) endObject(e *engine.End) obj {
 		}
 		streams[i] = js
 	}
-	fwdDir := forwardDir(d.side)
-	if !bidir {
-		fwdDir = mainDir(d.side, d.reverse())
-		if d.start == nil {
-			fwdDir = e.Streams[0].Dir
-		}
-	}
+	fwdDir := d.endForwardDir(e)
 	sums := func(match func(engine.Dir) bool, dir engine.Dir) (sent, recv jsonEndSum) {
 		var sv, rv view
 		retr, retrKnown := int64(0), false
@@ -457,13 +578,7 @@ func (d *doc) endObject(e *engine.End) obj {
 		s, r := sums(func(engine.Dir) bool { return true }, fwdDir)
 		o = append(o, field{"sum_sent", s}, field{"sum_received", r})
 	}
-	cpu := jsonCPU{
-		HostTotal: finite(e.LocalCPU.Total), HostUser: finite(e.LocalCPU.User), HostSystem: finite(e.LocalCPU.System),
-	}
-	if e.HasRemote {
-		cpu.RemoteTotal, cpu.RemoteUser, cpu.RemoteSystem = finite(e.RemoteCPU.Total), finite(e.RemoteCPU.User), finite(e.RemoteCPU.System)
-	}
-	o = append(o, field{"cpu_utilization_percent", cpu})
+	o = append(o, field{"cpu_utilization_percent", cpuObject(e)})
 	// Like iperf3: the client names both ends' algorithms; the server only
 	// its own, as sender if it sends at all, else as receiver.
 	localSends := bidir || fwdDir == engine.Send
@@ -480,6 +595,122 @@ func (d *doc) endObject(e *engine.End) obj {
 		o = append(o, field{"receiver_tcp_congestion", e.Congestion})
 	}
 	return o
+}
+
+// endForwardDir is the local direction of the streams that "sum" (and
+// sum_sent, sum_received) cover: the client→server ones in bidir tests, else
+// the test's only direction.
+func (d *doc) endForwardDir(e *engine.End) engine.Dir {
+	if d.bidir() {
+		return forwardDir(d.side)
+	}
+	if d.start == nil && len(e.Streams) > 0 {
+		return e.Streams[0].Dir
+	}
+	return mainDir(d.side, d.reverse())
+}
+
+func cpuObject(e *engine.End) jsonCPU {
+	cpu := jsonCPU{
+		HostTotal: finite(e.LocalCPU.Total), HostUser: finite(e.LocalCPU.User), HostSystem: finite(e.LocalCPU.System),
+	}
+	if e.HasRemote {
+		cpu.RemoteTotal, cpu.RemoteUser, cpu.RemoteSystem = finite(e.RemoteCPU.Total), finite(e.RemoteCPU.User), finite(e.RemoteCPU.System)
+	}
+	return cpu
+}
+
+// udpEndObject is iperf3 3.12's "end" of a UDP test: one "udp" object per
+// stream; per direction "sum" (the sender's bytes and rate over the
+// receiver's time, the receivers' mean jitter and total loss), "sum_sent"
+// (the senders' bytes and datagrams) and "sum_received" (the receivers'
+// bytes, jitter, loss and totals), with _bidir_reverse twins for the
+// server→client direction of a bidir test; no congestion control keys.
+// Every loss share is over the senders' datagram counts (the receivers'
+// when those are unknown), like iperf3's.
+func (d *doc) udpEndObject(e *engine.End) obj {
+	streams := make([]jsonEndUDPStream, len(e.Streams))
+	for i := range e.Streams {
+		r := &e.Streams[i]
+		c := udpResult(r)
+		sv, rv := senderView(r), receiverView(r)
+		secs := finite(senderSeconds(sv, rv, r.Seconds))
+		bytes := uint64(0)
+		if sv.known {
+			bytes = sv.bytes
+		}
+		streams[i] = jsonEndUDPStream{jsonEndUDP{
+			Socket: r.ID, End: secs, Seconds: secs, Bytes: bytes, BitsPerSecond: bitrate(bytes, secs),
+			JitterMS: jitterMS(c.jitter), LostPackets: c.lost, Packets: c.packets(),
+			LostPercent: lostPercent(c.lost, c.packets()), OutOfOrder: c.outOfOrder, Sender: r.Dir == engine.Send,
+		}}
+	}
+	sums := func(match func(engine.Dir) bool, dir engine.Dir) (sum, sent, recv jsonEndUDPSum) {
+		var sv, rv view
+		var g udpGroup
+		for i := range e.Streams {
+			r := &e.Streams[i]
+			if !match(r.Dir) {
+				continue
+			}
+			if v := senderView(r); v.known {
+				addView(&sv, v)
+			}
+			if v := receiverView(r); v.known {
+				addView(&rv, v)
+			}
+			g.add(udpResult(r))
+		}
+		sendSecs := finite(senderSeconds(sv, rv, e.Seconds))
+		recvSecs := finite(receiverSeconds(rv, sendSecs))
+		jitter := jitterMS(g.jitter())
+		sum = jsonEndUDPSum{
+			End: recvSecs, Seconds: recvSecs, Bytes: sv.bytes, BitsPerSecond: bitrate(sv.bytes, sendSecs),
+			JitterMS: jitter, LostPackets: g.lost, Packets: g.packets, LostPercent: g.lostPercent(), Sender: dir == engine.Send,
+		}
+		sent = jsonEndUDPSum{
+			End: sendSecs, Seconds: sendSecs, Bytes: sv.bytes, BitsPerSecond: bitrate(sv.bytes, sendSecs),
+			Packets: g.sent, Sender: true,
+		}
+		recv = jsonEndUDPSum{
+			End: recvSecs, Seconds: recvSecs, Bytes: rv.bytes, BitsPerSecond: bitrate(rv.bytes, recvSecs),
+			JitterMS: jitter, LostPackets: g.lost, Packets: g.received, LostPercent: g.lostPercent(), Sender: false,
+		}
+		return sum, sent, recv
+	}
+	fwdDir := d.endForwardDir(e)
+	o := obj{{"streams", streams}}
+	if d.bidir() {
+		s, sn, r := sums(func(dir engine.Dir) bool { return dir == fwdDir }, fwdDir)
+		rs, rsn, rr := sums(func(dir engine.Dir) bool { return dir != fwdDir }, 1-fwdDir)
+		o = append(o, field{"sum", s}, field{"sum_sent", sn}, field{"sum_received", r},
+			field{"sum_bidir_reverse", rs}, field{"sum_sent_bidir_reverse", rsn}, field{"sum_received_bidir_reverse", rr})
+	} else {
+		s, sn, r := sums(func(engine.Dir) bool { return true }, fwdDir)
+		o = append(o, field{"sum", s}, field{"sum_sent", sn}, field{"sum_received", r})
+	}
+	return append(o, field{"cpu_utilization_percent", cpuObject(e)})
+}
+
+// senderSeconds is the sender's measured time; like iperf3, the receiver's
+// when the sender's is unknown, else fallback.
+func senderSeconds(sv, rv view, fallback float64) float64 {
+	switch {
+	case sv.known && sv.seconds > 0:
+		return sv.seconds
+	case rv.known && rv.seconds > 0:
+		return rv.seconds
+	}
+	return fallback
+}
+
+// receiverSeconds is the receiver's measured time, or fallback (the
+// sender's) when unknown.
+func receiverSeconds(rv view, fallback float64) float64 {
+	if rv.known && rv.seconds > 0 {
+		return rv.seconds
+	}
+	return fallback
 }
 
 func endSide(id int, v view, sender bool) jsonEndSide {
@@ -530,6 +761,7 @@ func (d *doc) extras(e *engine.End) jsonExtras {
 				a := d.acked[r.ID]
 				xs.AckedBytes = &a
 			}
+			xs.UDP = extraUDP(r)
 			x.Streams = append(x.Streams, xs)
 		}
 	}

@@ -186,6 +186,13 @@ var (
 
 func checkSchema(t *testing.T, doc map[string]any, extra map[string]string) {
 	t.Helper()
+	checkKinds(t, doc, schema)
+	checkKinds(t, doc, extra)
+}
+
+// checkKinds asserts that every path of kinds is in doc with its type.
+func checkKinds(t *testing.T, doc map[string]any, kinds map[string]string) {
+	t.Helper()
 	check := func(path, want string) {
 		vals := find(doc, path)
 		if len(vals) == 0 {
@@ -204,10 +211,7 @@ func checkSchema(t *testing.T, doc map[string]any, extra map[string]string) {
 			}
 		}
 	}
-	for path, want := range schema {
-		check(path, want)
-	}
-	for path, want := range extra {
+	for path, want := range kinds {
 		check(path, want)
 	}
 }

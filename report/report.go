@@ -53,13 +53,19 @@ func version(v string) string {
 	return "flowscope " + v
 }
 
-// hostPort splits a stream address into host and port, showing IPv4-mapped
-// IPv6 addresses as plain IPv4 the way iperf3 does.
+// hostPort splits a stream address (TCP or UDP) into host and port, showing
+// IPv4-mapped IPv6 addresses as plain IPv4 the way iperf3 does.
 func hostPort(a net.Addr) (string, int) {
 	if a == nil {
 		return "", 0
 	}
-	if t, ok := a.(*net.TCPAddr); ok {
+	switch t := a.(type) {
+	case *net.TCPAddr:
+		if t == nil {
+			return "", 0
+		}
+		return ipString(t.IP), t.Port
+	case *net.UDPAddr:
 		if t == nil {
 			return "", 0
 		}

@@ -30,6 +30,7 @@ type text struct {
 
 	start      *engine.Start
 	side       engine.Side
+	udp        bool // a UDP test: datagram columns instead of TCP's
 	header     bool // the interval header was printed
 	lastWasSep bool // the last line printed was the "- - -" separator
 }
@@ -100,7 +101,7 @@ func (t *text) line(s string) {
 }
 
 func (t *text) onStart(s *engine.Start) {
-	t.start, t.side, t.header, t.lastWasSep = s, s.Side, false, false
+	t.start, t.side, t.udp, t.header, t.lastWasSep = s, s.Side, isUDP(s), false, false
 	v := t.opts.Verbose
 	ts := s.Timestamp
 	if ts.IsZero() {
@@ -124,7 +125,11 @@ func (t *text) onStart(s *engine.Start) {
 	}
 	if v {
 		t.line("      Cookie: " + s.Cookie)
-		t.line(fmt.Sprintf("      TCP MSS: %d (default)", s.MSS))
+		if t.udp {
+			t.line(fmt.Sprintf("      Target Bitrate: %d", s.Params.Rate))
+		} else {
+			t.line(fmt.Sprintf("      TCP MSS: %d (default)", s.MSS))
+		}
 	}
 	for _, st := range s.Streams {
 		lh, lp := hostPort(st.Local)
@@ -150,8 +155,14 @@ func (t *text) bidir() bool { return t.start != nil && t.start.Params.Bidir }
 
 // label is the "[  1]" or, in bidir tests, "[  1][TX-C]" line prefix.
 func (t *text) label(id string, dir engine.Dir) string {
+	return "[" + id + "]" + t.role(dir)
+}
+
+// role is the "[TX-C]" part of a bidir test's line prefix, empty in other
+// tests.
+func (t *text) role(dir engine.Dir) string {
 	if !t.bidir() {
-		return "[" + id + "]"
+		return ""
 	}
 	role := "TX"
 	if dir == engine.Recv {
@@ -161,7 +172,7 @@ func (t *text) label(id string, dir engine.Dir) string {
 	if t.side == engine.SideServer {
 		end = "S"
 	}
-	return "[" + id + "][" + role + "-" + end + "]"
+	return "[" + role + "-" + end + "]"
 }
 
 func streamID(id int) string { return fmt.Sprintf("%3d", id) }
@@ -180,11 +191,7 @@ func (t *text) format() byte {
 }
 
 func (t *text) headerLine(withRetr, withCwnd bool) string {
-	h := "[ ID]"
-	if t.bidir() {
-		h = "[ ID][Role]"
-	}
-	h += " Interval           Transfer     Bitrate"
+	h := t.headerStart()
 	if withRetr {
 		h += "         Retr"
 		if withCwnd {
@@ -194,9 +201,61 @@ func (t *text) headerLine(withRetr, withCwnd bool) string {
 	return h
 }
 
+func (t *text) headerStart() string {
+	h := "[ ID]"
+	if t.bidir() {
+		h = "[ ID][Role]"
+	}
+	return h + " Interval           Transfer     Bitrate"
+}
+
+// udpHeaderLine is iperf3's UDP header: the receiver's (also used for the
+// summary and in bidir tests) or the sender's.
+func (t *text) udpHeaderLine(sender bool) string {
+	if sender {
+		return t.headerStart() + "         Total Datagrams"
+	}
+	return t.headerStart() + "         Jitter    Lost/Total Datagrams"
+}
+
+// udpSenderPad is what iperf3 puts between the Bitrate and Total Datagrams
+// columns of a sender's interval line: wider in bidir tests, where the
+// header is the receiver's.
+func (t *text) udpSenderPad() string {
+	if t.bidir() {
+		return "            "
+	}
+	return "  "
+}
+
+// udpSenderColumns and udpReceiverColumns follow the Bitrate column of a
+// UDP line.
+func (t *text) udpSenderColumns(packets uint64) string {
+	return fmt.Sprintf("%s%d  ", t.udpSenderPad(), packets)
+}
+
+func udpReceiverColumns(jitter float64, lost int64, total uint64, percent float64) string {
+	return fmt.Sprintf("  %5.3f ms  %d/%d (%s%%)  ", jitterMS(jitter), lost, total, percentString(percent))
+}
+
 func (t *text) onSample(s *engine.Sample) {
 	if t.start == nil {
 		t.side = s.Side
+	}
+	for i := range s.Streams {
+		t.udp = t.udp || s.Streams[i].UDP != nil
+	}
+	if !t.header && t.udp {
+		// iperf3's header follows the test's mode: a sender's, or in
+		// receiving and bidir tests the receiver's.
+		var sender bool
+		if t.start != nil {
+			sender = !t.bidir() && mainDir(t.side, t.start.Params.Reverse) == engine.Send
+		} else {
+			sender = len(s.Streams) > 0 && s.Streams[0].Dir == engine.Send
+		}
+		t.line(t.udpHeaderLine(sender))
+		t.header = true
 	}
 	if !t.header {
 		wide := t.bidir()
@@ -220,12 +279,18 @@ func (t *text) onSample(s *engine.Sample) {
 	for _, g := range groups {
 		var sum uint64
 		var retr uint64
+		var dgrams intervalUDP
 		tcp := false
 		for _, i := range g {
 			st := &s.Streams[i]
 			sum += st.Bytes
 			l := t.label(streamID(st.ID), st.Dir) + t.columns(from, to, st.Bytes, secs)
-			if st.Dir == engine.Send && st.TCP.Valid {
+			if t.udp {
+				var one intervalUDP
+				one.add(st.Dir, st.UDP)
+				dgrams.add(st.Dir, st.UDP)
+				l += t.udpIntervalColumns(st.Dir, &one)
+			} else if st.Dir == engine.Send && st.TCP.Valid {
 				tcp = true
 				retr += st.TCP.Retransmits
 				l += fmt.Sprintf("  %3d   %s%s", st.TCP.Retransmits, units.FormatBytes(float64(st.TCP.SndCwnd), 'A'), padCwndTail)
@@ -236,8 +301,11 @@ func (t *text) onSample(s *engine.Sample) {
 		}
 		perDir = max(perDir, len(g))
 		if len(g) > 1 {
-			l := t.label("SUM", s.Streams[g[0]].Dir) + t.columns(from, to, sum, secs)
-			if tcp {
+			dir := s.Streams[g[0]].Dir
+			l := t.label("SUM", dir) + t.columns(from, to, sum, secs)
+			if t.udp {
+				l += t.udpIntervalColumns(dir, &dgrams)
+			} else if tcp {
 				l += fmt.Sprintf("  %3d%s", retr, padSumRetr)
 			} else {
 				l += padNoRetr
@@ -253,52 +321,43 @@ func (t *text) onSample(s *engine.Sample) {
 	}
 }
 
-// summaryLine is one sender or receiver line of the final summary.
+// udpIntervalColumns are the datagram columns of an interval line.
+func (t *text) udpIntervalColumns(dir engine.Dir, iu *intervalUDP) string {
+	if dir == engine.Send {
+		return t.udpSenderColumns(iu.packets)
+	}
+	return udpReceiverColumns(iu.jitter(), iu.lost, iu.packets, iu.lostPercent())
+}
+
+// summaryLine is one line of the final summary.
 type summaryLine struct {
-	label string
-	v     view
-	retr  int64 // < 0: no Retr column
-	role  string
+	text string
+	// measured is false for the "(… statistics not available)" notes of a
+	// verbose server.
+	measured bool
+	sender   bool // a measured sender line
 }
 
 func (t *text) onEnd(e *engine.End) {
-	defer func() { t.start, t.header, t.lastWasSep = nil, false, false }()
+	defer func() { t.start, t.udp, t.header, t.lastWasSep = nil, false, false, false }()
 	if t.start == nil {
 		return
 	}
-	client := t.side == engine.SideClient
-	var lines []summaryLine
-	groups := groupByDir(len(e.Streams), func(i int) engine.Dir { return e.Streams[i].Dir })
-	for _, g := range groups {
-		var sumS, sumR view
-		sumRetr := int64(-1)
-		for _, i := range g {
-			r := &e.Streams[i]
-			label := t.label(streamID(r.ID), r.Dir)
-			// The server shows only its own side, as iperf3's does.
-			if s := senderView(r); s.known && (client || r.Dir == engine.Send) {
-				lines = append(lines, summaryLine{label, s, r.Retransmits, "sender"})
-				addView(&sumS, s)
-				if r.Retransmits >= 0 {
-					sumRetr = max(sumRetr, 0) + r.Retransmits
-				}
-			}
-			if rv := receiverView(r); rv.known && (client || r.Dir == engine.Recv) {
-				lines = append(lines, summaryLine{label, rv, -1, "receiver"})
-				addView(&sumR, rv)
-			}
-		}
-		if len(g) > 1 {
-			label := t.label("SUM", e.Streams[g[0]].Dir)
-			if sumS.known {
-				lines = append(lines, summaryLine{label, sumS, sumRetr, "sender"})
-			}
-			if sumR.known {
-				lines = append(lines, summaryLine{label, sumR, -1, "receiver"})
-			}
-		}
+	for i := range e.Streams {
+		t.udp = t.udp || e.Streams[i].UDP != nil
 	}
-	if len(lines) == 0 && e.Err != nil {
+	var lines []summaryLine
+	if t.udp {
+		lines = t.udpSummary(e)
+	} else {
+		lines = t.tcpSummary(e)
+	}
+	measured, withRetr := false, false
+	for _, l := range lines {
+		measured = measured || l.measured
+		withRetr = withRetr || l.sender
+	}
+	if !measured && e.Err != nil {
 		return
 	}
 	if !t.lastWasSep {
@@ -307,27 +366,149 @@ func (t *text) onEnd(e *engine.End) {
 	if t.opts.Verbose {
 		t.line("Test Complete. Summary Results:")
 	}
-	withRetr := false
-	for _, l := range lines {
-		withRetr = withRetr || l.role == "sender"
+	if t.udp {
+		t.line(t.udpHeaderLine(false))
+	} else {
+		t.line(t.headerLine(withRetr, false))
 	}
-	t.line(t.headerLine(withRetr, false))
 	for _, l := range lines {
-		s := l.label + t.columns(0, l.v.seconds, l.v.bytes, l.v.seconds)
-		if l.retr >= 0 {
-			s += fmt.Sprintf("  %3d%s", l.retr, padSumRetr)
-		} else {
-			s += padNoRetr
-		}
-		t.line(s + l.role)
+		t.line(l.text)
 	}
 	if t.opts.Verbose {
 		t.verboseEnd(e)
 	}
-	if client && e.Err == nil {
+	if t.side == engine.SideClient && e.Err == nil {
 		t.line("")
 		t.line("flowscope done.")
 	}
+}
+
+// notAvailable is the note iperf3's verbose server prints in place of the
+// summary line of the side it did not see; nil otherwise.
+func (t *text) notAvailable(id, what string) []summaryLine {
+	if !t.opts.Verbose {
+		return nil
+	}
+	return []summaryLine{{text: fmt.Sprintf("[%3s] (%s statistics not available)", id, what)}}
+}
+
+// tcpSummary is the TCP summary: per stream a sender and a receiver line,
+// per multi-stream direction [SUM] lines. The server shows only its own
+// side, as iperf3's does.
+func (t *text) tcpSummary(e *engine.End) []summaryLine {
+	server := t.side == engine.SideServer
+	var lines []summaryLine
+	add := func(label string, v view, retr int64, role string) {
+		s := label + t.columns(0, v.seconds, v.bytes, v.seconds)
+		if retr >= 0 {
+			s += fmt.Sprintf("  %3d%s", retr, padSumRetr)
+		} else {
+			s += padNoRetr
+		}
+		lines = append(lines, summaryLine{text: s + role, measured: true, sender: role == "sender"})
+	}
+	groups := groupByDir(len(e.Streams), func(i int) engine.Dir { return e.Streams[i].Dir })
+	for _, g := range groups {
+		var sumS, sumR view
+		sumRetr := int64(-1)
+		dir := e.Streams[g[0]].Dir
+		for _, i := range g {
+			r := &e.Streams[i]
+			id := streamID(r.ID)
+			label := t.label(id, r.Dir)
+			if server && r.Dir == engine.Recv {
+				lines = append(lines, t.notAvailable(id, "sender")...)
+			} else if s := senderView(r); s.known {
+				add(label, s, r.Retransmits, "sender")
+				addView(&sumS, s)
+				if r.Retransmits >= 0 {
+					sumRetr = max(sumRetr, 0) + r.Retransmits
+				}
+			}
+			if server && r.Dir == engine.Send {
+				lines = append(lines, t.notAvailable(id, "receiver")...)
+			} else if rv := receiverView(r); rv.known {
+				add(label, rv, -1, "receiver")
+				addView(&sumR, rv)
+			}
+		}
+		if len(g) > 1 {
+			label := t.label("SUM", dir)
+			if server && dir == engine.Recv {
+				lines = append(lines, t.notAvailable("SUM", "sender")...)
+			} else if sumS.known {
+				add(label, sumS, sumRetr, "sender")
+			}
+			if server && dir == engine.Send {
+				lines = append(lines, t.notAvailable("SUM", "receiver")...)
+			} else if sumR.known {
+				add(label, sumR, -1, "receiver")
+			}
+		}
+	}
+	return lines
+}
+
+// udpSummary is the UDP summary, iperf3's: per stream a sender line (its
+// datagram count, no loss or jitter) and a receiver line (jitter,
+// lost/total (percent) of the receiver's total), an out-of-order note
+// between them when this side received datagrams out of order, and per
+// multi-stream direction [SUM] lines whose loss share is over the senders'
+// counts. The server shows only its own side.
+func (t *text) udpSummary(e *engine.End) []summaryLine {
+	server := t.side == engine.SideServer
+	var lines []summaryLine
+	add := func(label string, v view, cols, role string) {
+		s := label + t.columns(0, v.seconds, v.bytes, v.seconds) + cols + role
+		lines = append(lines, summaryLine{text: s, measured: true, sender: role == "sender"})
+	}
+	groups := groupByDir(len(e.Streams), func(i int) engine.Dir { return e.Streams[i].Dir })
+	for _, g := range groups {
+		var sumS, sumR view
+		var counts udpGroup
+		dir := e.Streams[g[0]].Dir
+		for _, i := range g {
+			r := &e.Streams[i]
+			id := streamID(r.ID)
+			label := t.label(id, r.Dir)
+			c := udpResult(r)
+			counts.add(c)
+			s, rv := senderView(r), receiverView(r)
+			if server && r.Dir == engine.Recv {
+				lines = append(lines, t.notAvailable(id, "sender")...)
+			} else if s.known {
+				add(label, s, udpReceiverColumns(0, 0, c.sent, 0), "sender")
+				addView(&sumS, s)
+			}
+			if c.outOfOrder > 0 {
+				secs := s.seconds
+				if !s.known {
+					secs = rv.seconds
+				}
+				lines = append(lines, summaryLine{
+					text:     fmt.Sprintf("[SUM]%s %4.1f-%4.1f sec  %d datagrams received out-of-order", t.role(r.Dir), 0.0, secs, c.outOfOrder),
+					measured: true,
+				})
+			}
+			if server && r.Dir == engine.Send {
+				lines = append(lines, t.notAvailable(id, "receiver")...)
+			} else if rv.known {
+				add(label, rv, udpReceiverColumns(c.jitter, c.lost, c.received, lostPercent(c.lost, c.received)), "receiver")
+				addView(&sumR, rv)
+			}
+		}
+		if len(g) > 1 {
+			// iperf3 prints no "not available" notes for UDP sums.
+			label := t.label("SUM", dir)
+			if sumS.known && !(server && dir == engine.Recv) {
+				add(label, sumS, udpReceiverColumns(0, 0, counts.sent, 0), "sender")
+			}
+			if sumR.known && !(server && dir == engine.Send) {
+				add(label, sumR, udpReceiverColumns(counts.jitter(), counts.lost, counts.received, counts.lostPercent()), "receiver")
+			}
+		}
+	}
+	return lines
 }
 
 // addView accumulates a per-stream count into a [SUM] count: bytes add up,
@@ -358,6 +539,9 @@ func (t *text) verboseEnd(e *engine.End) {
 	snd, rcv := e.Congestion, e.PeerCongestion
 	if !localSends {
 		snd, rcv = rcv, snd
+	}
+	if t.udp {
+		return
 	}
 	client := t.side == engine.SideClient
 	if snd != "" && (client || localSends) {
