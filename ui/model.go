@@ -579,8 +579,21 @@ func b2i(b bool) int {
 	return 0
 }
 
-// onKey handles one key press.
+// onKey handles one key press. Keys typed faster than the terminal is
+// read arrive as one message with several runes ("jjj"); each counts.
 func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
+	if k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Paste {
+		var cmds []tea.Cmd
+		for _, r := range k.Runes {
+			if cmd := m.onKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: k.Alt}); cmd != nil {
+				cmds = append(cmds, cmd)
+			}
+			if m.quitting {
+				break
+			}
+		}
+		return tea.Batch(cmds...)
+	}
 	km := &m.keys
 	switch {
 	case key.Matches(k, km.Quit):

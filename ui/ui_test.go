@@ -384,6 +384,10 @@ func TestScrollBounds(t *testing.T) {
 	}
 	send(m, keyMsg("k"))
 	check("up at the top", 0, 0)
+	// Keys typed fast arrive together; each one moves.
+	send(m, keyMsg("jjj"))
+	check("three downs in one message", 3, 0)
+	send(m, keyMsg("kkk"))
 	send(m, keyMsg("j"), keyMsg("down"))
 	check("two down", 2, 0)
 	send(m, keyMsg("G"))
