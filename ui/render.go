@@ -231,14 +231,20 @@ func (m *Model) header() []string {
 	b.WriteString(m.stateLabel())
 	if r != nil && (r.seq > 0 || r.hasParams) {
 		b.WriteString("  ")
-		total := r.total()
-		if total > 0 {
-			frac := min(max(r.elapsed/total, 0), 1)
-			n := int(frac*20 + 0.5)
+		bar := func(frac float64) {
+			n := int(min(max(frac, 0), 1)*20 + 0.5)
 			st.accent.to(&b, strings.Repeat("█", n))
 			st.dim.to(&b, strings.Repeat("░", 20-n))
+		}
+		switch total := r.total(); {
+		case total > 0:
+			bar(r.elapsed / total)
 			b.WriteString(" " + fmtSeconds(r.elapsed) + "/" + fmtSeconds(total) + " s")
-		} else {
+		case r.hasParams && r.params.Bytes > 0:
+			// -n: progress is bytes.
+			bar(float64(r.moved) / float64(r.params.Bytes))
+			b.WriteString(" " + fmtBytes(r.moved) + "/" + fmtBytes(uint64(r.params.Bytes)) + " · " + fmtSeconds(r.elapsed) + " s")
+		default:
 			b.WriteString(fmtSeconds(r.elapsed) + " s")
 		}
 		switch {
@@ -491,10 +497,13 @@ func (m *Model) sumChart(h int) []string {
 		if r.hasRecv {
 			lines = append(lines, series{n: len(pts), at: func(i int) (float64, float64) { return pts[i].t, pts[i].recv }, paint: st.recvLine})
 		}
-		if r.hasSend && r.hasRecv {
+		switch {
+		case r.hasSend && r.hasRecv:
 			title += st.dim.wrap(" ─ ") + st.sendLine.wrap("⣿ ↑ send "+fmtRate(r.sumSend)) + st.dim.wrap(" ─ ") + st.recvLine.wrap("⣿ ↓ receive "+fmtRate(r.sumRecv))
-		} else if r.seq > 0 {
+		case r.seq > 0:
 			title += st.dim.wrap(" ─ ") + st.accent.wrap(fmtRate(r.sumNow()))
+		case r.hasParams && r.params.Interval <= 0:
+			title += st.dim.wrap(" ─ interval reports are off (-i 0): the rates arrive at the end")
 		}
 	}
 	body := drawChart(st, chartSpec{w: m.width - 2, h: h - 2, xMin: 0, xMax: xMax, yMax: yMax, lines: lines})

@@ -123,6 +123,7 @@ type testRun struct {
 	seq   int // samples applied
 
 	elapsed  float64 // seconds since the test started (incl. warm-up)
+	moved    uint64  // bytes moved by all streams (progress of -n tests)
 	omitting bool
 	sumSend  float64
 	sumRecv  float64
@@ -216,8 +217,10 @@ func (r *testRun) apply(s *engine.Sample) {
 	pos := r.head
 	var imax float32
 	stalled, failed := 0, 0
+	var moved uint64
 	for i := range s.Streams {
 		ss := &s.Streams[i]
+		moved += ss.Total
 		idx := i
 		if idx >= len(r.streams) || r.streams[idx].id != ss.ID {
 			j, ok := r.byID[ss.ID]
@@ -255,6 +258,7 @@ func (r *testRun) apply(s *engine.Sample) {
 		imax = max(imax, f)
 	}
 	r.stalled, r.failed = stalled, failed
+	r.moved = moved
 
 	// Time since the test started: after a warm-up the engine measures
 	// from the end of the omit period.

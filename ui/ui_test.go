@@ -805,3 +805,19 @@ func TestServerConcurrentTests(t *testing.T) {
 		t.Errorf("history %+v", m.history)
 	}
 }
+
+func TestByteLimitedAndNoIntervals(t *testing.T) {
+	m := newTestModel(120, 40)
+	st := testStart(engine.SideClient, 2, engine.TestParams{Bytes: 100 << 20})
+	send(m, st, testSample(st, 0, uniform(200)))
+	if h := headerText(m); !strings.Contains(h, "47.7 MB/100 MB · 1.0 s") || !strings.Contains(h, "██████████░") {
+		t.Errorf("-n progress: %s", h)
+	}
+	m2 := newTestModel(120, 40)
+	st2 := testStart(engine.SideClient, 2, engine.TestParams{Duration: 10 * time.Second})
+	st2.Params.Interval = 0
+	send(m2, st2)
+	if v := ansi.Strip(m2.View()); !strings.Contains(v, "interval reports are off (-i 0)") {
+		t.Errorf("-i 0 is not explained:\n%s", v)
+	}
+}
