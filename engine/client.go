@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/flowscope/flowscope/diagnose"
@@ -229,10 +230,14 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		Findings:      c.findings.take(),
 	}
 	for _, f := range flows {
-		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.conn.RemoteAddr()})
+		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.remoteAddr()})
 	}
-	if len(flows) > 0 && flows[0].raw != nil {
-		start.SndBuf, start.RcvBuf = bufSizes(flows[0].raw)
+	if len(flows) > 0 {
+		if sc, ok := flows[0].conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				start.SndBuf, start.RcvBuf = bufSizes(rc)
+			}
+		}
 	}
 	emit(start)
 

@@ -30,6 +30,7 @@ type flow struct {
 	raw  syscall.RawConn // the TCP socket, for TCP_INFO; nil for UDP
 	udp  *udpFlow        // UDP state; nil for TCP
 	zc   *os.File        // -Z: the payload, sent with sendfile(2); nil otherwise
+	peer net.Addr        // the remote address, where conn does not know it
 
 	bytes    atomic.Uint64 // bytes written (Send) or read (Recv)
 	stopping atomic.Bool
@@ -73,6 +74,15 @@ func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {
 		raw:      raw,
 		done:     make(chan struct{}),
 	}, nil
+}
+
+// remoteAddr is the peer's address (a server's UDP sockets are connected
+// by hand, so the conn itself does not know it).
+func (f *flow) remoteAddr() net.Addr {
+	if f.peer != nil {
+		return f.peer
+	}
+	return f.conn.RemoteAddr()
 }
 
 // readTCPInfo reads the flow's TCP_INFO; UDP flows have none.

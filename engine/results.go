@@ -70,8 +70,9 @@ func wireResults(rs []StreamResult, cpu CPU, congestion string) *wire.Results {
 			w.Streams[i].Errors = max(u.Lost, 0)
 			w.Streams[i].Packets = int64(u.Packets)
 			if r.Dir == Recv {
-				// iperf3 reports the highest sequence number seen.
-				w.Streams[i].Packets = int64(u.Packets) + max(u.Lost, 0)
+				// iperf3 reports the highest sequence number seen: the
+				// distinct datagrams received plus those lost.
+				w.Streams[i].Packets = int64(u.Packets-u.Duplicates) + max(u.Lost, 0)
 			}
 		}
 		if r.Dir == Send {

@@ -12,27 +12,28 @@ import (
 // and emits one Sample per interval. It is the only reader of the flows'
 // counters besides the final results.
 type sampler struct {
-	side      Side
-	flows     flowSet
-	interval  time.Duration
-	omit      time.Duration
-	expected  time.Duration // expected measured length, 0 if unknown
-	stallWin  time.Duration
-	emit      func(Event)
-	readTCP   bool
-	mu        sync.Mutex
-	t0        time.Time     // test start (TEST_RUNNING)
-	measured  time.Time     // start of the measured part (after omit)
-	prevEnd   time.Duration // end of the previous interval, from phase start
-	inOmit    bool
-	seq       int
-	test      uint64 // the server's test number, copied into samples
-	tick      int64  // index of the last scheduled tick in this phase
-	final     *Sample
-	stop      chan struct{}
-	stopped   chan struct{}
-	stopOnce  sync.Once
-	finalized bool
+	side       Side
+	flows      flowSet
+	interval   time.Duration
+	omit       time.Duration
+	expected   time.Duration // expected measured length, 0 if unknown
+	stallWin   time.Duration
+	emit       func(Event)
+	readTCP    bool
+	mu         sync.Mutex
+	t0         time.Time     // test start (TEST_RUNNING)
+	measured   time.Time     // start of the measured part (after omit)
+	prevEnd    time.Duration // end of the previous interval, from phase start
+	inOmit     bool
+	seq        int
+	test       uint64 // the server's test number, copied into samples
+	tick       int64  // index of the last scheduled tick in this phase
+	final      *Sample
+	stop       chan struct{}
+	stopped    chan struct{}
+	stopOnce   sync.Once
+	finalized  bool
+	finalizing bool // the final sample is being taken
 
 	// diagnosis
 	findings     *findingLog
@@ -160,6 +161,7 @@ func (s *sampler) finish(now time.Time) *Sample {
 		return s.final
 	}
 	s.finalized = true
+	s.finalizing = true
 	if s.inOmit {
 		// Ended during the omit period: nothing was measured.
 		s.sampleLocked(now, true, true)
@@ -334,6 +336,11 @@ func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
 			ss.State = StateClosed
 		}
 	default:
+		if s.finalizing {
+			// The test is over: a receiver still draining is done too.
+			ss.State = StateClosed
+			break
+		}
 		ss.State = StateRunning
 		if !moved && end-st.lastMove >= s.stallWin {
 			ss.State = StateStalled

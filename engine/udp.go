@@ -101,23 +101,41 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 	bits := float64(u.size * 8)
 	start := time.Now()
 	var seq, sent uint64
+	// A sender that falls far behind (no CPU for a while) does not try to
+	// catch up in one burst, which would overrun the receiver and look like
+	// network loss: debt beyond maxDebt is forgiven and the lag recorded.
+	// The allowance is 100 ms of datagrams, at most 128 (what a default
+	// receive buffer holds), but never less than 2 ms worth (the sleep
+	// granularity at high rates).
+	maxDebt := uint64(8)
+	if u.rate > 0 {
+		perSec := float64(u.rate) / bits
+		maxDebt = max(maxDebt, min(uint64(perSec*0.1), 128), uint64(perSec*0.002), uint64(u.burst))
+	}
+	var forgiven uint64
 	for !f.stopping.Load() {
 		var due uint64
 		if u.rate == 0 {
 			due = sent + 64
 		} else {
-			due = uint64(time.Since(start).Seconds()*float64(u.rate)/bits) + 1
+			if total := uint64(time.Since(start).Seconds()*float64(u.rate)/bits) + 1; total > forgiven {
+				due = total - forgiven
+			}
 			if b := uint64(u.burst); b > 1 {
 				due = (due + b - 1) / b * b // whole bursts, back to back
 			}
 		}
 		if sent >= due {
-			next := start.Add(time.Duration(float64(sent) * bits / float64(u.rate) * float64(time.Second)))
+			next := start.Add(time.Duration(float64(sent+forgiven) * bits / float64(u.rate) * float64(time.Second)))
 			time.Sleep(time.Until(next))
 			continue
 		}
-		if lag := due - sent; lag > u.behind.Load() {
+		if lag := due - sent - 1; lag > u.behind.Load() { // the one due now is on time
 			u.behind.Store(lag)
+		}
+		if u.rate > 0 && due-sent > maxDebt {
+			forgiven += due - sent - maxDebt
+			due = sent + maxDebt
 		}
 		burst := min(due-sent, 256)
 		for range burst {

@@ -140,6 +140,7 @@ func (t *serverTest) acceptUDPOn(ctx context.Context, p *wire.Params, n int, sen
 			u.rate = sendRate
 		}
 		flows[idx] = newUDPFlow(idx, dir, conn, u)
+		flows[idx].peer = net.UDPAddrFromAddrPort(peer)
 		got++
 		// The next stream's socket exists before this stream hears back,
 		// so the client's next request never meets a closed port.
