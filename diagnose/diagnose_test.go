@@ -167,6 +167,14 @@ func TestStalled(t *testing.T) {
 
 func TestAllStalled(t *testing.T) {
 	check(t, "all", AllStalled(4, 3*time.Second, "retransmission timeouts: loss"), want{kind: KindAllStalled, severity: Critical, contains: []string{"all 4 streams stalled for 3s", "retransmission timeouts", "ping"}})
+	// The watchdog names the stream it looked at; the fix still follows.
+	check(t, "named stream", AllStalled(2, time.Second, "stream 3: peer window 0: the receiver is not reading"), want{kind: KindAllStalled, severity: Critical, contains: []string{"receiving host is not keeping up"}})
+	// Every reason gets a fix, so the text line always ends with one.
+	for _, r := range []string{"no data arriving: x", "no datagrams arriving: x", "local window 0: x", "sender idle: x", "no progress (x)"} {
+		if f := AllStalled(1, time.Second, r); f.Fix == "" {
+			t.Errorf("%q: no fix", r)
+		}
+	}
 }
 
 func TestRwndLimited(t *testing.T) {

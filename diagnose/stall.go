@@ -109,6 +109,9 @@ func Stalled(stalled []StalledStream, total int) *Finding {
 
 // fixFor suggests what to do about the most common stall reason.
 func fixFor(reason string) string {
+	if i := strings.Index(reason, ": "); strings.HasPrefix(reason, "stream ") && i > 0 {
+		reason = reason[i+2:] // "stream 3: <reason>"
+	}
 	switch {
 	case strings.HasPrefix(reason, "peer window 0"):
 		return "the receiving host is not keeping up: check its CPU (top) and its receive buffer (-w, net.core.rmem_max)"
@@ -120,8 +123,14 @@ func fixFor(reason string) string {
 		return "raise the send buffer: -w, net.core.wmem_max and net.ipv4.tcp_wmem"
 	case strings.HasPrefix(reason, "local drops"):
 		return "the sender's qdisc drops packets: check tc -s qdisc on its interface"
+	case strings.HasPrefix(reason, "no data arriving"), strings.HasPrefix(reason, "no datagrams arriving"):
+		return "check that the sender still runs and the path still delivers (ping, mtr); its own diagnosis says more"
+	case strings.HasPrefix(reason, "local window 0"):
+		return "this host reads too slowly: check its CPU load (top) or use fewer streams (-P)"
+	case strings.HasPrefix(reason, "sender idle"):
+		return "the sending host is short of CPU: check top, or use fewer streams (-P)"
 	}
-	return ""
+	return "look at the stream's TCP state: ss -tin"
 }
 
 func idList(ids []int) string {
