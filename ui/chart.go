@@ -113,9 +113,11 @@ func drawChart(st *styles, c chartSpec) []string {
 		}
 		return out
 	}
-	// Rasterise each series on its own grid.
+	// Rasterise each series on its own grid, at most a few points per
+	// braille dot column: a long test's history is averaged down first.
 	pats := make([][][]rune, len(c.lines))
 	for si, s := range c.lines {
+		s = thin(s, l.plotW*4)
 		g := graph.NewBrailleGrid(l.plotW, l.plotH, l.xMin, l.xMax, 0, l.yTop)
 		var prev canvas.Point
 		for i := 0; i < s.n; i++ {
@@ -200,4 +202,26 @@ func drawChart(st *styles, c chartSpec) []string {
 	st.dim.to(&b, strings.Repeat(" ", l.labelW+1)+string(lab))
 	out = append(out, b.String())
 	return out
+}
+
+// thin returns s averaged down to at most max points: each point is the
+// mean of k consecutive ones, at the last one's x.
+func thin(s series, max int) series {
+	if max < 1 || s.n <= max {
+		return s
+	}
+	k := (s.n + max - 1) / max
+	at := s.at
+	n := s.n
+	return series{n: (n + k - 1) / k, paint: s.paint, at: func(i int) (float64, float64) {
+		var x, sum float64
+		cnt := 0
+		for j := i * k; j < min(n, (i+1)*k); j++ {
+			var y float64
+			x, y = at(j)
+			sum += y
+			cnt++
+		}
+		return x, sum / float64(cnt)
+	}}
 }

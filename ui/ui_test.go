@@ -821,3 +821,20 @@ func TestByteLimitedAndNoIntervals(t *testing.T) {
 		t.Errorf("-i 0 is not explained:\n%s", v)
 	}
 }
+
+func TestThin(t *testing.T) {
+	xs := []float64{1, 2, 3, 4, 5, 6, 7}
+	s := series{n: len(xs), at: func(i int) (float64, float64) { return xs[i], xs[i] * 10 }}
+	if got := thin(s, 10); got.n != 7 {
+		t.Errorf("short series thinned to %d", got.n)
+	}
+	got := thin(s, 3) // groups of 3: {1,2,3} {4,5,6} {7}
+	if got.n != 3 {
+		t.Fatalf("thinned to %d points, want 3", got.n)
+	}
+	for i, want := range [][2]float64{{3, 20}, {6, 50}, {7, 70}} {
+		if x, y := got.at(i); x != want[0] || y != want[1] {
+			t.Errorf("point %d = (%v, %v), want %v", i, x, y, want)
+		}
+	}
+}
