@@ -56,7 +56,7 @@ const keptSummaries = 10
 
 func newSummaries(opts *options, server bool) *summaries {
 	return &summaries{
-		opts:   report.Options{Format: opts.format, Verbose: opts.verbose, SummaryOnly: true},
+		opts:   report.Options{Format: opts.format, Verbose: opts.verbose, Title: opts.out.title, SummaryOnly: true},
 		server: server,
 		tests:  map[uint64]*testSummary{},
 		seen:   map[string]bool{},
