@@ -37,6 +37,10 @@ type options struct {
 	affinity   int // -A n: this process's CPU, -1 none
 	out        outputOptions
 	notes      []string // one-line notes for stderr (options accepted without effect)
+
+	// Multi-server runs and server metrics (fleet.go, metrics_main.go).
+	targets     []target // several servers (-c A,B or --targets)
+	metricsAddr string   // --metrics ADDR
 }
 
 var errHelp = errors.New("help requested")
@@ -47,7 +51,9 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 	fs.SortFlags = false
 	r := &rawFlags{}
 	fs.BoolVarP(&r.server, "server", "s", false, "run as a server")
-	fs.StringVarP(&r.client, "client", "c", "", "run as a client connecting to `HOST`")
+	fs.StringVarP(&r.client, "client", "c", "", "run as a client connecting to `HOST` (HOST,HOST,… tests several servers at once)")
+	fs.StringVar(&r.targetsFile, "targets", "", "client: test every server in `FILE` (one HOST[:PORT] per line) at once; -c A,B,C does the same")
+	fs.StringVar(&r.metrics, "metrics", "", "server: serve Prometheus metrics on `ADDR` (HOST:PORT or :PORT) at /metrics")
 	fs.BoolVar(&r.loopback, "loopback", false, "run a server and a client in this process on loopback (no second host needed)")
 	fs.IntVarP(&r.port, "port", "p", engine.DefaultPort, "server port")
 	fs.IntVarP(&r.parallel, "parallel", "P", 1, "number of parallel streams")
@@ -94,7 +100,7 @@ type rawFlags struct {
 	maxTests, maxStreams                               int
 	client, time, bytes, interval, length, window      string
 	bitrate, congestion, omit, bind, format            string
-	stallTimeout                                       string
+	stallTimeout, targetsFile, metrics                 string
 	port, parallel, connectConc                        int
 	compat                                             compatFlags
 }
@@ -124,6 +130,9 @@ func parseArgs(args []string) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := applyFleetFlags(fs, r, o); err != nil {
+		return nil, err
 	}
 	roles := 0
 	for _, b := range []bool{r.server, r.client != "", r.loopback} {

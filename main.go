@@ -96,6 +96,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case modeLoopback:
 		return runLoopback(ctx, opts, newReporter(), stderr)
 	default:
+		if opts.targets != nil {
+			return runFleet(ctx, opts, stdout, stderr)
+		}
 		return runClient(ctx, opts.cfg, newReporter(), stderr)
 	}
 }
@@ -180,6 +183,13 @@ func runServer(ctx context.Context, opts *options, newReporter func() report.Rep
 			fmt.Fprintf(stdout, "-----------------------------------------------------------\n")
 		}
 	}
+	observe, stopMetrics, err := startMetrics(ctx, opts.metricsAddr, ln, opts.server.MaxTests, stderr)
+	if err != nil {
+		_ = ln.Close()
+		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		return exitFailed
+	}
+	defer stopMetrics()
 	banner()
 	sc := serverConfig(opts, func(msg string) {
 		fmt.Fprintf(stderr, "flowscope: %s\n", msg)
@@ -192,6 +202,7 @@ func runServer(ctx context.Context, opts *options, newReporter func() report.Rep
 		}
 	})
 	srv := engine.NewServer(sc, withFindings(stderr, func(ev engine.Event) {
+		observe(ev)
 		outs.handle(ev)
 		reportTests(ev)
 	}))
