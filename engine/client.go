@@ -10,7 +10,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/flowscope/flowscope/diagnose"
@@ -229,22 +228,9 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 		ConnectTimes:  connectTimes,
 		Findings:      c.findings.take(),
 	}
-	for _, f := range flows {
-		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.remoteAddr()})
-	}
-	if len(flows) > 0 {
-		if sc, ok := flows[0].conn.(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				start.SndBuf, start.RcvBuf = bufSizes(rc)
-			}
-		}
-	}
+	congestion := flows.describe(start)
 	emit(start)
 
-	congestion := ""
-	if len(flows) > 0 && flows[0].raw != nil {
-		congestion, _ = sysctl.Congestion(flows[0].raw)
-	}
 	drain := ext.Has(wire.ExtDrain) && !cfg.UDP
 	limit := newByteLimit(cfg.Bytes)
 	smp := newSampler(SideClient, flows, tp, cfg.StallWindow, emit)

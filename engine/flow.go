@@ -328,3 +328,23 @@ func (fs flowSet) closeAll() {
 		}
 	}
 }
+
+// describe fills start's per-stream addresses and socket buffer sizes, and
+// returns the congestion control the streams use ("" for UDP).
+func (fs flowSet) describe(start *Start) (congestion string) {
+	for _, f := range fs {
+		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.remoteAddr()})
+	}
+	if len(fs) == 0 {
+		return ""
+	}
+	if sc, ok := fs[0].conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			start.SndBuf, start.RcvBuf = bufSizes(rc)
+		}
+	}
+	if fs[0].raw != nil {
+		congestion, _ = sysctl.Congestion(fs[0].raw)
+	}
+	return congestion
+}

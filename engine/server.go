@@ -568,21 +568,8 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 		MSS:           mss(mustRaw(ctl)),
 		Findings:      t.findings.take(),
 	}
-	for _, f := range flows {
-		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.remoteAddr()})
-	}
-	if len(flows) > 0 {
-		if sc, ok := flows[0].conn.(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				start.SndBuf, start.RcvBuf = bufSizes(rc)
-			}
-		}
-	}
+	congestion := flows.describe(start)
 	emit(start)
-	congestion := ""
-	if len(flows) > 0 && flows[0].raw != nil {
-		congestion, _ = sysctl.Congestion(flows[0].raw)
-	}
 	drain := ext.Has(wire.ExtDrain) && !p.UDP
 	smp := newSampler(SideServer, flows, tp, t.srv.cfg.StallWindow, func(ev Event) {
 		if smp, ok := ev.(*Sample); ok && len(smp.Findings) > 0 {
