@@ -11,7 +11,6 @@
 package ui
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -184,9 +183,6 @@ func New(opts Options) *Model {
 
 // Init implements tea.Model.
 func (m *Model) Init() tea.Cmd { return nil }
-
-// Quitting reports whether the UI asked the program to quit.
-func (m *Model) Quitting() bool { return m.quitting }
 
 // Ended reports whether the engine finished: the client's End event
 // arrived, or the engine call returned.
@@ -779,11 +775,6 @@ func (m *Model) sortLabel() string {
 		return sortNamesRev[m.sort]
 	}
 	return sortNames[m.sort]
-}
-
-// String describes the model for debugging.
-func (m *Model) String() string {
-	return fmt.Sprintf("ui.Model{%dx%d view=%d streams=%d}", m.width, m.height, m.view, m.count())
 }
 
 var _ tea.Model = (*Model)(nil)
