@@ -51,7 +51,6 @@ func applyFleetFlags(fs interface{ Changed(string) bool }, r *rawFlags, o *optio
 			return err
 		}
 		o.metricsAddr = addr
-		o.noTUI = true // the live UI does not serve metrics yet
 	}
 	var targets []target
 	if strings.Contains(r.client, ",") {

@@ -66,7 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	if !opts.noTUI && !opts.json && !opts.jsonStream && isTerminal(stdout) {
+	// The live view shows one client test or one server; several servers
+	// at once (-c A,B) keep the text report.
+	if !opts.noTUI && !opts.json && !opts.jsonStream && opts.targets == nil && isTerminal(stdout) {
 		return runTUI(opts, stdout, stderr)
 	}
 

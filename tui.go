@@ -148,6 +148,10 @@ func runTUI(opts *options, stdout, stderr io.Writer) int {
 
 	uiOpts := ui.Options{Mode: ui.ModeClient, Stop: cancel, FrameInterval: frameInterval}
 	var ln net.Listener
+	// A server's events also feed --metrics and the server output clients
+	// ask for (--get-server-output), as without the UI.
+	observe := func(engine.Event) {}
+	var outs *serverOutputs
 	if server {
 		addr := net.JoinHostPort(opts.cfg.BindAddr, strconv.Itoa(opts.cfg.Port))
 		var err error
@@ -155,6 +159,14 @@ func runTUI(opts *options, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "flowscope: %v\n", err)
 			return exitFailed
 		}
+		var stopMetrics func()
+		if observe, stopMetrics, err = startMetrics(ctx, opts.metricsAddr, ln, opts.server.MaxTests, stderr); err != nil {
+			_ = ln.Close()
+			fmt.Fprintf(stderr, "flowscope: %v\n", err)
+			return exitFailed
+		}
+		defer stopMetrics()
+		outs = newServerOutputs(opts.json, report.Options{Format: opts.format, Title: opts.out.title})
 		uiOpts.Mode = ui.ModeServer
 		uiOpts.Listen = ln.Addr().String()
 		uiOpts.Backlog = engine.Backlog()
@@ -181,6 +193,10 @@ func runTUI(opts *options, stdout, stderr io.Writer) int {
 	}
 
 	emit := func(ev engine.Event) {
+		if server {
+			observe(ev)
+			outs.handle(ev)
+		}
 		sums.Handle(ev)
 		p.Send(ev)
 	}
@@ -222,7 +238,9 @@ func runTUI(opts *options, stdout, stderr io.Writer) int {
 		}()
 		switch opts.mode {
 		case modeServer:
-			srv := engine.NewServer(serverConfig(opts, logf("")), emit)
+			sc := serverConfig(opts, logf(""))
+			sc.ServerOutput = outs.output
+			srv := engine.NewServer(sc, emit)
 			err = srv.Serve(ctx, ln)
 			if errors.Is(err, engine.ErrServerClosed) {
 				err = nil
