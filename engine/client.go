@@ -273,7 +273,14 @@ wait:
 		case <-limit.reached():
 		case <-ctx.Done():
 		case <-allDone:
-			testErr = firstFlowErr(flows, "all streams ended before the test did")
+			// The server usually says why it dropped the streams: its
+			// control message explains better than a reset does.
+			select {
+			case sr := <-ctlState:
+				testErr = c.midTestState(ctl, br, sr)
+			case <-time.After(time.Second):
+				testErr = firstFlowErr(flows, "all streams ended before the test did")
+			}
 		case sr := <-ctlState:
 			testErr = c.midTestState(ctl, br, sr)
 		case now := <-watchTick:
