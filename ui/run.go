@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net"
+	"strings"
 	"time"
 
 	"github.com/flowscope/flowscope/engine"
@@ -138,12 +139,12 @@ type testRun struct {
 	chart      []chartPoint
 
 	findings []engine.Finding
-	seen     map[string]bool
+	seen     map[string]int // finding key → index in findings
 	end      *engine.End
 }
 
 func newRun(side engine.Side) *testRun {
-	return &testRun{side: side, phase: phaseConnecting, seen: map[string]bool{}}
+	return &testRun{side: side, phase: phaseConnecting, seen: map[string]int{}}
 }
 
 // total is the expected test length in seconds including any warm-up, or
@@ -307,13 +308,20 @@ func (r *testRun) addChart(p chartPoint) {
 }
 
 // addFindings keeps each distinct finding once, in arrival order.
+// addFindings keeps the latest finding of each kind (per side: the
+// server's findings start with "server: "), in order of first appearance,
+// so a stall that grows from 1 to 8 streams is one line, not two.
 func (r *testRun) addFindings(fs []engine.Finding) {
 	for _, f := range fs {
-		k := f.Kind + "\x00" + f.What
-		if r.seen[k] {
+		k := f.Kind
+		if strings.HasPrefix(f.What, "server: ") {
+			k += "\x00server"
+		}
+		if i, ok := r.seen[k]; ok {
+			r.findings[i] = f
 			continue
 		}
-		r.seen[k] = true
+		r.seen[k] = len(r.findings)
 		r.findings = append(r.findings, f)
 	}
 }
