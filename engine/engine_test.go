@@ -100,6 +100,18 @@ func TestForwardSingle(t *testing.T) {
 	checkConservation(t, end)
 	checkSums(t, rec)
 	<-ts.ends
+	// The server's samples carry its listener's accept queue.
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	found := false
+	for _, ev := range ts.events {
+		if s, ok := ev.(*Sample); ok && s.Listener != nil && s.Listener.Backlog > 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no server sample reported the listener's backlog")
+	}
 }
 
 // checkConservation asserts every stream's receiver got exactly what its

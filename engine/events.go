@@ -234,6 +234,17 @@ type Sample struct {
 	Received Sum
 	// Findings are diagnoses made during this interval (new ones only).
 	Findings []Finding
+	// Listener is the server's listening socket at the end of the
+	// interval (server only; nil where it cannot be read).
+	Listener *ListenerStats
+}
+
+// ListenerStats is a listening socket's accept queue as the kernel sees it.
+type ListenerStats struct {
+	// AcceptQueue: connections completed but not yet accepted.
+	AcceptQueue int
+	// Backlog: the most the queue holds (capped by net.core.somaxconn).
+	Backlog int
 }
 
 // Seconds returns the interval's length in seconds.

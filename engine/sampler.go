@@ -26,8 +26,9 @@ type sampler struct {
 	prevEnd    time.Duration // end of the previous interval, from phase start
 	inOmit     bool
 	seq        int
-	test       uint64 // the server's test number, copied into samples
-	tick       int64  // index of the last scheduled tick in this phase
+	test       uint64                // the server's test number, copied into samples
+	listener   func() *ListenerStats // the server's listener reading, or nil
+	tick       int64                 // index of the last scheduled tick in this phase
 	final      *Sample
 	stop       chan struct{}
 	stopped    chan struct{}
@@ -235,6 +236,9 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 	}
 	s.diagnose(smp, moving, final)
 	smp.Findings = s.findings.take()
+	if s.listener != nil {
+		smp.Listener = s.listener()
+	}
 	if s.emit != nil {
 		s.emit(smp)
 	}

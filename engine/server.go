@@ -579,6 +579,13 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	})
 	smp.findings = t.findings
 	smp.test = t.id
+	smp.listener = func() *ListenerStats {
+		q, b, err := t.listenerQueue()
+		if err != nil {
+			return nil
+		}
+		return &ListenerStats{AcceptQueue: int(q), Backlog: int(b)}
+	}
 	cpu := readCPU()
 	t0 := time.Now()
 	if err := flows.start(newPayload(int(p.Len), p.RepeatingLoad), int(p.Len), nil, p.ZeroCopy && p.TCP); err != nil {

@@ -128,6 +128,8 @@ type Model struct {
 
 	paused bool
 	queued []*engine.Sample
+	// listener is the server's accept queue as last sampled.
+	listener *engine.ListenerStats
 
 	sort    sortKey
 	reverse bool
@@ -322,6 +324,9 @@ func (m *Model) nextTest() {
 
 func (m *Model) onSample(s *engine.Sample) {
 	m.runFor(s.Test, s.Side).apply(s)
+	if s.Listener != nil {
+		m.listener = s.Listener
+	}
 }
 
 func (m *Model) onEvent(ev engine.Event) tea.Cmd {

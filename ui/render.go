@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -171,7 +172,11 @@ func (m *Model) header() []string {
 		if m.opts.Backlog > 0 {
 			l.WriteString(" · backlog " + strconv.Itoa(m.opts.Backlog))
 		}
-		st.dim.to(&l, " · accept queue n/a")
+		if q := m.listener; q != nil {
+			l.WriteString(fmt.Sprintf(" · accept queue %d/%d", q.AcceptQueue, q.Backlog))
+		} else {
+			st.dim.to(&l, " · accept queue n/a")
+		}
 		out = append(out, m.truncate(l.String()))
 		a.Reset()
 		switch {
