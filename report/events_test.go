@@ -19,6 +19,29 @@ type scenario struct {
 	err       error
 	noPeer    bool // the peer's results never arrived
 	udp       bool // a UDP test: datagram counts instead of TCP_INFO
+	// opts are the test's iperf3 options beyond the basics: -T,
+	// --extra-data, -S, -k, --fq-rate.
+	opts testOptions
+	// serverText and serverJSON are the server's report the client asked
+	// for (--get-server-output), carried by the client's End.
+	serverText string
+	serverJSON []byte
+}
+
+type testOptions struct {
+	title, extraData string
+	tos              int
+	blocks           int64
+	fqRate           uint64
+}
+
+// optionsScenario is a one-stream TCP test with every option of
+// testOptions, as run with iperf3 -T mytitle --extra-data hello -S 16
+// -k 100 --fq-rate 1G.
+func optionsScenario(side engine.Side) scenario {
+	return scenario{side: side, parallel: 1, intervals: 2, opts: testOptions{
+		title: "mytitle", extraData: "hello", tos: 16, blocks: 100, fqRate: 1_000_000_000,
+	}}
 }
 
 const testPort = 5201
@@ -110,6 +133,17 @@ func (sc scenario) start() *engine.Start {
 	if sc.side == engine.SideServer {
 		s.Port = 40000
 	}
+	o := sc.opts
+	p := &s.Params
+	p.Title, p.ExtraData, p.TOS, p.Blocks, p.FQRate = o.title, o.extraData, o.tos, o.blocks, o.fqRate
+	if o.blocks > 0 {
+		// As the engine does: a -k test has no duration, and the client
+		// counts the blocks' bytes (the server is told blocks only).
+		p.Duration = 0
+		if sc.side == engine.SideClient {
+			p.Bytes = o.blocks * int64(p.BlockSize)
+		}
+	}
 	if sc.udp {
 		s.Params.Protocol, s.Params.BlockSize, s.Params.Rate = "UDP", udpSize, 100_000_000
 		s.SndBuf, s.RcvBuf = 212992, 212992
@@ -179,6 +213,7 @@ func (sc scenario) end() *engine.End {
 		Side: sc.side, Seconds: float64(sc.intervals),
 		LocalCPU: engine.CPU{Total: 98.5, User: 0.5, System: 98}, RemoteCPU: engine.CPU{Total: 46, User: 1, System: 45},
 		HasRemote: !sc.noPeer, Congestion: "cubic", PeerCongestion: "bbr", Err: sc.err,
+		ServerOutputText: sc.serverText, ServerOutputJSON: sc.serverJSON,
 	}
 	for i, d := range sc.dirs() {
 		r := engine.StreamResult{ID: engine.StreamID(i), Dir: d, Seconds: float64(sc.intervals), Retransmits: -1}

@@ -336,10 +336,18 @@ func startObject(s *engine.Start) obj {
 		Omit:          jsonSeconds(p.Omit),
 		Duration:      jsonSeconds(p.Duration),
 		Bytes:         p.Bytes,
+		Blocks:        p.Blocks,
 		Reverse:       boolInt(p.Reverse),
+		Tos:           p.TOS,
 		TargetBitrate: p.Rate,
 		Bidir:         boolInt(p.Bidir),
+		Fqrate:        p.FQRate,
 		Interval:      p.Interval.Seconds(),
+	}
+	if p.Blocks > 0 {
+		// A -k test is counted in blocks: iperf3 reports no byte count
+		// (the engine's Bytes is the blocks' size).
+		testStart.Bytes = 0
 	}
 	stamp := jsonTimestamp{rfc1123(ts), ts.Unix()}
 	hp := jsonHostPort{s.Host, s.Port}
@@ -768,6 +776,48 @@ func (d *doc) extras(e *engine.End) jsonExtras {
 	return x
 }
 
+// trailer is what iperf3 3.12 puts after "end" and "error": "title" and
+// "extra_data" (on both ends: the server has them from the client's
+// parameters; the title falls back to Options.Title), then the server's own
+// report when the client asked for it (--get-server-output):
+// "server_output_json" when the server reported in JSON, else
+// "server_output_text".
+func (d *doc) trailer(e *engine.End, opts Options) obj {
+	var o obj
+	if !opts.ServerOutput {
+		title, extra := opts.Title, ""
+		if d.start != nil {
+			if t := d.start.Params.Title; t != "" {
+				title = t
+			}
+			extra = d.start.Params.ExtraData
+		}
+		if title != "" {
+			o = append(o, field{"title", title})
+		}
+		if extra != "" {
+			o = append(o, field{"extra_data", extra})
+		}
+	}
+	if js := serverOutputJSON(e); js != nil {
+		o = append(o, field{"server_output_json", js})
+	}
+	if e.ServerOutputText != "" {
+		o = append(o, field{"server_output_text", e.ServerOutputText})
+	}
+	return o
+}
+
+// serverOutputJSON is the server's JSON report as a raw JSON value, nil when
+// there is none or it is not valid JSON (it could not be embedded).
+func serverOutputJSON(e *engine.End) json.RawMessage {
+	js := bytes.TrimSpace(e.ServerOutputJSON)
+	if len(js) == 0 || !json.Valid(js) {
+		return nil
+	}
+	return json.RawMessage(js)
+}
+
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // jsonDoc writes one iperf3-schema document per test.
@@ -781,9 +831,11 @@ type jsonDoc struct {
 
 // NewJSON returns a Reporter that writes one iperf3 3.12-schema JSON
 // document (as iperf3 -J does) per test, at End: "start", "intervals",
-// "end", then "error" if the test failed, "title" if set, and flowscope's
-// own "flowscope" object. A test that failed before it started still gets a
-// valid document with an empty "start" and "end", like iperf3's.
+// "end", then "error" if the test failed, "title" and "extra_data" if set,
+// "server_output_json" or "server_output_text" if the End carries the
+// server's report, and flowscope's own "flowscope" object. A test that
+// failed before it started still gets a valid document with an empty
+// "start" and "end", like iperf3's.
 func NewJSON(w io.Writer, opts Options) Reporter {
 	return &jsonDoc{w: w, opts: opts}
 }
@@ -817,9 +869,7 @@ func (j *jsonDoc) onEnd(e *engine.End) {
 	if e.Err != nil {
 		top = append(top, field{"error", e.Err.Error()})
 	}
-	if j.opts.Title != "" {
-		top = append(top, field{"title", j.opts.Title})
-	}
+	top = append(top, j.trailer(e, j.opts)...)
 	top = append(top, field{"flowscope", j.extras(e)})
 	j.reset()
 	j.startObj = nil
@@ -846,11 +896,14 @@ type jsonStream struct {
 
 // NewJSONStream returns a Reporter that writes one compact JSON line per
 // event, like iperf3 3.17's --json-stream: {"event":"start","data":{…}},
-// {"event":"interval","data":{…}} per sample, and at the end
-// {"event":"error","data":"message"} if the test failed, then
-// {"event":"flowscope","data":{…}} with flowscope's extras and
-// {"event":"end","data":{…}}. The data objects have the shape of the
-// matching parts of NewJSON's document.
+// {"event":"interval","data":{…}} per sample, and at the end, in
+// iperf_json_finish's order, {"event":"error","data":"message"} if the test
+// failed, {"event":"server_output_json","data":{…}} or
+// {"event":"server_output_text","data":"…"} with the server's report
+// (--get-server-output), then {"event":"flowscope","data":{…}} with
+// flowscope's extras and {"event":"end","data":{…}}. The data objects are
+// the matching parts of NewJSON's document; like iperf3, the stream has no
+// "title" or "extra_data".
 func NewJSONStream(w io.Writer, opts Options) Reporter {
 	return &jsonStream{w: w, opts: opts}
 }
@@ -870,6 +923,12 @@ func (j *jsonStream) Handle(ev engine.Event) {
 		}
 		if e.Err != nil {
 			j.emit("error", e.Err.Error())
+		}
+		if js := serverOutputJSON(e); js != nil {
+			j.emit("server_output_json", js)
+		}
+		if e.ServerOutputText != "" {
+			j.emit("server_output_text", e.ServerOutputText)
 		}
 		j.emit("flowscope", j.extras(e))
 		j.emit("end", j.endObject(e))

@@ -19,8 +19,9 @@ type Options struct {
 	// Format is the -f unit for rates: 0 or 'a' adaptive bits, 'A'
 	// adaptive bytes, k/m/g/t or K/M/G/T forced (see units.FormatRate).
 	Format byte
-	// Title prefixes every text line (iperf3 -T); in JSON it becomes the
-	// top-level "title" key.
+	// Title prefixes every text line (iperf3 -T). In JSON the top-level
+	// "title" key is the test's title (TestParams.Title), or this one when
+	// the test carries none.
 	Title string
 	// Verbose adds iperf3 -V's extra text lines (system, cookie, test
 	// parameters, CPU use, congestion control, per-stream errors).
@@ -29,6 +30,11 @@ type Options struct {
 	// summary (from the "- - -" separator to "flowscope done."), the part a
 	// live UI leaves on the screen after it exits. JSON reporters ignore it.
 	SummaryOnly bool
+	// ServerOutput marks the JSON document a server sends a client that
+	// asked for its report (--get-server-output; see
+	// engine.ServerConfig.ServerOutput): like iperf3's, it has no "title" or
+	// "extra_data", which the ends' own documents carry.
+	ServerOutput bool
 }
 
 // Reporter consumes engine events in order: Start, zero or more Samples, End

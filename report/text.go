@@ -37,7 +37,8 @@ type text struct {
 
 // NewText returns a Reporter that writes iperf3's text report to w: the
 // connection lines, one line per stream per interval with [SUM] lines for
-// multi-stream directions, and the sender/receiver summary. The client's
+// multi-stream directions, the sender/receiver summary and, when the End
+// carries it (--get-server-output), the server's own report. The client's
 // report ends with "flowscope done." where iperf3 prints "iperf Done.".
 // Stream ids take the place of iperf3's socket numbers. Errors are not
 // printed (the caller reports End.Err), but what was measured before a
@@ -100,6 +101,13 @@ func (t *text) line(s string) {
 	t.lastWasSep = s == separator
 }
 
+// raw adds text exactly as given, without the title prefix: iperf3 prints
+// some of its output with printf rather than its prefixing iperf_printf.
+func (t *text) raw(s string) {
+	t.buf.WriteString(s)
+	t.lastWasSep = false
+}
+
 func (t *text) onStart(s *engine.Start) {
 	t.start, t.side, t.udp, t.header, t.lastWasSep = s, s.Side, isUDP(s), false, false
 	v := t.opts.Verbose
@@ -109,9 +117,15 @@ func (t *text) onStart(s *engine.Start) {
 	}
 	if v {
 		t.line(version(s.Version))
-		t.line(systemInfo())
+		// iperf3 3.12 prefixes the system line with the title twice, and
+		// prints the control connection's MSS without it.
+		sys := systemInfo()
+		if t.opts.Title != "" {
+			sys = t.opts.Title + ":  " + sys
+		}
+		t.line(sys)
 		if s.Side == engine.SideClient {
-			t.line(fmt.Sprintf("Control connection MSS %d", s.MSS))
+			t.raw(fmt.Sprintf("Control connection MSS %d\n", s.MSS))
 		}
 		t.line("Time: " + rfc1123(ts))
 	}
@@ -143,11 +157,14 @@ func (t *text) onStart(s *engine.Start) {
 			proto = "TCP"
 		}
 		length := secondsString(p.Duration) + " second test"
-		if p.Duration == 0 && p.Bytes > 0 {
+		switch {
+		case p.Blocks > 0:
+			length = fmt.Sprintf("%d blocks to send", p.Blocks)
+		case p.Duration == 0 && p.Bytes > 0:
 			length = fmt.Sprintf("%d bytes to send", p.Bytes)
 		}
-		t.line(fmt.Sprintf("Starting Test: protocol: %s, %d streams, %d byte blocks, omitting %s seconds, %s, tos 0",
-			proto, p.NumStreams, p.BlockSize, secondsString(p.Omit), length))
+		t.line(fmt.Sprintf("Starting Test: protocol: %s, %d streams, %d byte blocks, omitting %s seconds, %s, tos %d",
+			proto, p.NumStreams, p.BlockSize, secondsString(p.Omit), length, p.TOS))
 	}
 }
 
@@ -377,9 +394,28 @@ func (t *text) onEnd(e *engine.End) {
 	if t.opts.Verbose {
 		t.verboseEnd(e)
 	}
+	t.serverOutput(e)
 	if t.side == engine.SideClient && e.Err == nil {
 		t.line("")
 		t.line("flowscope done.")
+	}
+}
+
+// serverOutput is the server's report the client asked for
+// (--get-server-output), as iperf3 3.12 prints it after the summary: a blank
+// line (title-prefixed), then, without the prefix, "Server JSON output:" and
+// the document as cJSON prints it, or "Server output:" and the server's
+// text, each followed by a newline.
+func (t *text) serverOutput(e *engine.End) {
+	if js := serverOutputJSON(e); js != nil {
+		if s, err := cjsonPrint(js); err == nil {
+			t.line("")
+			t.raw("Server JSON output:\n" + s + "\n")
+		}
+	}
+	if e.ServerOutputText != "" {
+		t.line("")
+		t.raw("Server output:\n" + e.ServerOutputText + "\n")
 	}
 }
 
