@@ -283,11 +283,15 @@ func startLoopbackServer(ctx context.Context, opts *options, log func(string)) (
 	if err != nil {
 		return engine.Config{}, nil, err
 	}
+	// The in-process server keeps its own report only to answer
+	// --get-server-output.
+	outs := newServerOutputs(opts.json, report.Options{Format: opts.format})
 	srv := engine.NewServer(engine.ServerConfig{
-		OneOff:      true,
-		StallWindow: opts.cfg.StallWindow,
-		Log:         log,
-	}, nil)
+		OneOff:       true,
+		StallWindow:  opts.cfg.StallWindow,
+		Log:          log,
+		ServerOutput: outs.output,
+	}, outs.handle)
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(srvCtx, ln) }()

@@ -183,6 +183,7 @@ type capturedReport struct {
 }
 
 func newServerOutputs(json bool, opts report.Options) *serverOutputs {
+	opts.ServerOutput = true // iperf3's embedded server report has no title or extra data
 	return &serverOutputs{json: json, opts: opts, tests: map[uint64]*capturedReport{}}
 }
 
