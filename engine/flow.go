@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/flowscope/flowscope/sysctl"
 )
 
@@ -34,6 +36,13 @@ type flow struct {
 
 	bytes    atomic.Uint64 // bytes written (Send) or read (Recv)
 	stopping atomic.Bool
+	// forceStop: stop even in the middle of a block (a blocking sender
+	// otherwise finishes the block it is writing).
+	forceStop atomic.Bool
+	// blocking (few flows): a TCP sender writes with blocking write(2) on
+	// its own OS thread, a TCP receiver asks to be woken per recvLowWater
+	// bytes; otherwise both go through the Go poller as they come.
+	blocking bool
 	done     chan struct{}
 	started  bool  // run was launched; done will close
 	err      error // set before done is closed
@@ -141,6 +150,8 @@ func (f *flow) run(buf []byte, limit *byteLimit) {
 		f.err = f.udpRecv(buf, limit)
 	case f.dir == Send && f.zc != nil:
 		f.err = f.sendFile(limit)
+	case f.dir == Send && f.blocking:
+		f.err = f.sendBlocking(buf, limit)
 	case f.dir == Send:
 		f.err = f.send(buf, limit)
 	default:
@@ -189,6 +200,14 @@ func (f *flow) sendFile(limit *byteLimit) error {
 }
 
 func (f *flow) recv(buf []byte, limit *byteLimit) error {
+	if f.blocking && f.raw != nil {
+		// With few fast flows, waking the reader for every segment costs
+		// more than the copy: wake it when 64 KiB are there (EOF still
+		// wakes it at once). The kernel caps this at half the buffer.
+		_ = f.raw.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, recvLowWater)
+		})
+	}
 	for {
 		n, err := f.conn.Read(buf)
 		f.bytes.Add(uint64(n))
@@ -228,6 +247,16 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // flowSet is every flow of one test.
 type flowSet []*flow
 
+// maxBlockingFlows: tests with at most this many flows give each TCP
+// sender an OS thread of its own and blocking writes.
+const maxBlockingFlows = 64
+
+// recvLowWater is SO_RCVLOWAT for TCP receivers when a test has few flows.
+const recvLowWater = 64 << 10
+
+// bigReadBuffer is a TCP receiver's buffer when a test has few flows.
+const bigReadBuffer = 512 << 10
+
 // start launches every flow's goroutine. With zeroCopy, TCP senders send
 // the payload with sendfile(2) from an in-memory file instead of write(2).
 func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroCopy bool) error {
@@ -236,8 +265,16 @@ func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroC
 			return err
 		}
 	}
+	// A TCP receiver reads whatever has arrived, up to its buffer: with
+	// few flows a larger buffer means fewer read calls per byte; with
+	// thousands it would only cost memory.
+	if recvBufSize < bigReadBuffer && len(fs) <= 64 && (len(fs) == 0 || fs[0].udp == nil) {
+		recvBufSize = bigReadBuffer
+	}
+	blocking := len(fs) <= maxBlockingFlows
 	for _, f := range fs {
 		f.started = true
+		f.blocking = blocking && f.tcp != nil && f.zc == nil
 		if f.dir == Send {
 			go f.run(sendBuf, limit)
 		} else {
@@ -258,6 +295,7 @@ func (fs flowSet) stopSenders(drain bool) {
 		if f.dir == Send {
 			f.stopping.Store(true)
 			if drain {
+				f.forceStop.Store(true)
 				_ = f.conn.SetWriteDeadline(now)
 			}
 		}
@@ -273,6 +311,7 @@ func (fs flowSet) stopSenders(drain bool) {
 		case <-grace.C:
 			for _, g := range fs {
 				if g.dir == Send {
+					g.forceStop.Store(true)
 					_ = g.conn.SetWriteDeadline(time.Now())
 				}
 			}
@@ -320,6 +359,7 @@ func (fs flowSet) stopReceivers() {
 func (fs flowSet) closeAll() {
 	for _, f := range fs {
 		f.stopping.Store(true)
+		f.forceStop.Store(true)
 		_ = f.conn.Close()
 	}
 	for _, f := range fs {
