@@ -39,8 +39,7 @@ func (t target) addr(port int) string {
 // applyFleetFlags reads -c HOST,HOST… and --targets FILE into o.targets
 // (left nil for a plain one-server client) and checks --metrics. Several
 // servers, or a targets file, make a multi-server run: r.client becomes the
-// first host so the rest of the parsing sees a client. Both runs print
-// headless output: the live UI shows one test.
+// first host so the rest of the parsing sees a client.
 func applyFleetFlags(fs interface{ Changed(string) bool }, r *rawFlags, o *options) error {
 	if r.metrics != "" {
 		if !r.server {
@@ -93,7 +92,6 @@ func applyFleetFlags(fs interface{ Changed(string) bool }, r *rawFlags, o *optio
 		seen[key] = true
 	}
 	o.targets = targets
-	o.noTUI = true
 	r.client = targets[0].Host
 	return nil
 }
@@ -184,10 +182,13 @@ func parseTarget(s string) (target, error) {
 
 // fleetRun is one server's test in a multi-server run.
 type fleetRun struct {
-	label string // host:port
-	doc   bytes.Buffer
-	held  *heldWriter
-	err   error
+	label  string // host:port
+	cfg    engine.Config
+	emit   func(engine.Event) // the outputs' handling of the test's events
+	doc    bytes.Buffer
+	held   *heldWriter
+	logged bytes.Buffer // live UI: the findings, printed after it
+	err    error
 }
 
 // heldWriter passes a reporter's output through to the shared output, one
@@ -252,62 +253,84 @@ func (s streamLabeller) Write(p []byte) (int, error) {
 }
 
 // runFleet runs the same test against every target at once, one
-// engine.Client each. Text: each server's interval lines as they come,
-// labelled by server, then each server's summary in turn and a SUM over
-// all; -J: one document {"servers":[…],"sum":{…}} where each server's
-// entry is its iperf3 document with a "target" key; --json-stream: each
-// line gets a "target" key, and a final "sum" event.
+// engine.Client each. On a terminal it shows the live UI of every server's
+// test (runFleetTUI) and prints the text summaries after it. Text: each
+// server's interval lines as they come, labelled by server, then each
+// server's summary in turn and a SUM over all; -J: one document
+// {"servers":[…],"sum":{…}} where each server's entry is its iperf3
+// document with a "target" key; --json-stream: each line gets a "target"
+// key, and a final "sum" event.
 func runFleet(ctx context.Context, opts *options, stdout, stderr io.Writer) int {
-	if isTerminal(stdout) && !opts.json && !opts.jsonStream {
-		fmt.Fprintf(stderr, "flowscope: note: %d servers: text output (the live UI shows one server's test)\n", len(opts.targets))
+	if !opts.noTUI && !opts.json && !opts.jsonStream && isTerminal(stdout) {
+		return runFleetTUI(ctx, opts, stdout, stderr)
 	}
+	runs := newFleetRuns(opts, stdout, stderr, false)
+	var wg sync.WaitGroup
+	for _, run := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, run.err = engine.NewClient(run.cfg, run.emit).Run(ctx)
+		}()
+	}
+	wg.Wait()
+	return fleetResults(opts, runs, stdout, stderr)
+}
+
+// newFleetRuns sets up each target's test and its outputs. For the live UI
+// (live) a server's text report is its summary only, kept for afterwards
+// like its findings, since the UI owns the screen until every test ended.
+func newFleetRuns(opts *options, stdout, stderr io.Writer, live bool) []*fleetRun {
 	var outMu, errMu sync.Mutex
 	runs := make([]*fleetRun, len(opts.targets))
-	var wg sync.WaitGroup
 	for i, tg := range opts.targets {
 		cfg := opts.cfg
 		cfg.Host = tg.Host
 		if tg.Port != 0 {
 			cfg.Port = tg.Port
 		}
-		run := &fleetRun{label: tg.addr(opts.cfg.Port)}
+		run := &fleetRun{label: tg.addr(opts.cfg.Port), cfg: cfg}
 		runs[i] = run
 		ro := report.Options{Format: opts.format, Verbose: opts.verbose, Title: opts.out.title}
 		doc := report.NewJSON(&run.doc, ro)
-		var live report.Reporter
+		var text report.Reporter
 		switch {
 		case opts.json:
 		case opts.jsonStream:
 			name, _ := json.Marshal(run.label)
-			live = report.NewJSONStream(streamLabeller{&outMu, stdout, []byte(`{"target":` + string(name) + `,`)}, ro)
+			text = report.NewJSONStream(streamLabeller{&outMu, stdout, []byte(`{"target":` + string(name) + `,`)}, ro)
 		default:
-			run.held = &heldWriter{mu: &outMu, out: stdout}
+			run.held = &heldWriter{mu: &outMu, out: stdout, hold: live}
 			ro.Title = strings.TrimSpace(opts.out.title + " " + run.label)
-			live = report.NewText(run.held, ro)
+			ro.SummaryOnly = live
+			text = report.NewText(run.held, ro)
 		}
 		errw := labelWriter{&errMu, stderr, run.label}
+		if live {
+			errw.w = &run.logged
+		}
 		handle := func(ev engine.Event) {
 			doc.Handle(ev)
-			if live == nil {
+			if text == nil {
 				return
 			}
 			if _, ok := ev.(*engine.End); ok && run.held != nil {
 				run.held.hold = true
 			}
-			live.Handle(ev)
+			text.Handle(ev)
 		}
-		if opts.out.debug {
+		if opts.out.debug && !live {
 			handle = withDebug(errw, handle)
 		}
-		emit := withFindings(errw, handle)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, run.err = engine.NewClient(cfg, emit).Run(ctx)
-		}()
+		run.emit = withFindings(errw, handle)
 	}
-	wg.Wait()
+	return runs
+}
 
+// fleetResults prints what the text, -J or --json-stream output prints
+// once every test ended (each server's summary and the SUM over all of
+// them, in text) and the servers' errors, and returns the exit code.
+func fleetResults(opts *options, runs []*fleetRun, stdout, stderr io.Writer) int {
 	sum := fleetSum(runs)
 	switch {
 	case opts.json:

@@ -136,6 +136,25 @@ func (s *summaries) print(stdout, stderr io.Writer) {
 	}
 }
 
+// handleSignals makes SIGTERM (or SIGINT from outside: the UI reads Ctrl-C
+// as a key) stop the test like q; a second one quits at once, restoring
+// the terminal. It returns the function that stops listening.
+func handleSignals(p *tea.Program) func() {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range sig {
+			if n++; n == 1 {
+				p.Send(ui.StopMsg{})
+			} else {
+				p.Kill()
+			}
+		}
+	}()
+	return func() { signal.Stop(sig) }
+}
+
 // runTUI runs the live terminal UI for any mode and leaves the summary on
 // the normal screen when it exits.
 func runTUI(opts *options, stdout, stderr io.Writer) int {
@@ -201,21 +220,7 @@ func runTUI(opts *options, stdout, stderr io.Writer) int {
 		p.Send(ev)
 	}
 
-	// SIGTERM (or SIGINT from outside: the UI reads Ctrl-C as a key) stops
-	// the test like q; a second one quits at once, restoring the terminal.
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	go func() {
-		n := 0
-		for range sig {
-			if n++; n == 1 {
-				p.Send(ui.StopMsg{})
-			} else {
-				p.Kill()
-			}
-		}
-	}()
+	defer handleSignals(p)()
 
 	type result struct {
 		err      error
@@ -294,4 +299,84 @@ func runTUI(opts *options, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// runFleetTUI runs a multi-server test (-c A,B,C) in the live UI: each
+// client's events go to the program tagged with its server. q stops every
+// test and the UI waits for all their results; then each server's summary
+// and the SUM over all of them are left on the normal screen, as the text
+// output ends, followed by the findings and the servers' errors on stderr.
+func runFleetTUI(ctx context.Context, opts *options, stdout, stderr io.Writer) int {
+	runs := newFleetRuns(opts, stdout, stderr, true)
+	labels := make([]string, len(runs))
+	for i, r := range runs {
+		labels[i] = r.label
+	}
+	// main's interrupt handling (cancel, then exit at once) would leave the
+	// terminal as the UI set it: this UI takes the signals over, as runTUI
+	// does.
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+
+	// The clients' own context: the UI cancels it on q.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	model := ui.New(ui.Options{Mode: ui.ModeFleet, Targets: labels, Stop: cancel, FrameInterval: frameInterval})
+	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler())
+	defer handleSignals(p)()
+
+	var wg sync.WaitGroup
+	panics := make([]string, len(runs))
+	for i, run := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					run.err = fmt.Errorf("internal error: %v", r)
+					panics[i] = fmt.Sprintf("%v\n%s", r, debug.Stack())
+				}
+			}()
+			emit := func(ev engine.Event) {
+				run.emit(ev)
+				p.Send(ui.TargetMsg{Target: run.label, Event: ev})
+			}
+			_, run.err = engine.NewClient(run.cfg, emit).Run(ctx)
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+		p.Send(ui.DoneMsg{})
+	}()
+
+	_, perr := p.Run()
+	cancel()
+	// The UI quits once every End arrived, so the clients are about to
+	// return; after a forced quit they are not waited for long.
+	wait := 5 * time.Second
+	if errors.Is(perr, tea.ErrProgramKilled) || !model.Ended() {
+		wait = 200 * time.Millisecond
+	}
+	select {
+	case <-done:
+	case <-time.After(wait):
+		fmt.Fprintln(stderr, "flowscope: stopped before the tests' results arrived")
+		return exitFailed
+	}
+	for _, r := range runs {
+		_, _ = stderr.Write(r.logged.Bytes())
+	}
+	code := fleetResults(opts, runs, stdout, stderr)
+	for i, pn := range panics {
+		if pn != "" {
+			fmt.Fprintf(stderr, "flowscope: %s: panic: %s", runs[i].label, pn)
+			code = exitFailed
+		}
+	}
+	if perr != nil && !errors.Is(perr, tea.ErrProgramKilled) {
+		fmt.Fprintf(stderr, "flowscope: terminal UI: %v\n", perr)
+		return exitFailed
+	}
+	return code
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +166,103 @@ func TestSummariesPerTest(t *testing.T) {
 	}
 	if testing.Verbose() {
 		t.Log(got)
+	}
+}
+
+// startServer runs `flowscope -s -p PORT` on loopback until the test ends
+// and returns its host:port.
+func startServer(t *testing.T) string {
+	t.Helper()
+	port := closedPort(t)
+	cmd := exec.Command(binary(t), "-s", "-p", strconv.Itoa(port), "-B", "127.0.0.1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		seen := false
+		for sc.Scan() {
+			if !seen && strings.Contains(sc.Text(), "listening") {
+				seen = true
+				close(listening)
+			}
+		}
+	}()
+	select {
+	case <-listening:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server on port %d did not start listening", port)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+var sumRow = regexp.MustCompile(`(?m)^[▸ ]\s+SUM ↑ +[0-9.]+ [kMGT]?bit/s`)
+
+// TestFleetTUIInTmux runs the real binary against two servers in a
+// terminal: the live screen groups each server's streams under its name
+// with its SUM row, tab shows one server, and q stops both tests and
+// leaves both servers' summaries and the SUM over them.
+func TestFleetTUIInTmux(t *testing.T) {
+	s := newTmux(t)
+	bin := binary(t)
+	a, b := startServer(t), startServer(t)
+	script := fmt.Sprintf("'%s' -c %s,%s -t 30 -P 2 -i 0.5; echo \"flowscope exited $?\"; sleep 300", bin, a, b)
+	s.must("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", script)
+
+	s.waitFor("both servers' sections, SUM rows and streams, and the overall SUM", 30*time.Second, func(scr string) bool {
+		ia, ib := strings.Index(scr, "■ "+a+"  TCP  2 flows ↑ send"), strings.Index(scr, "■ "+b+"  TCP  2 flows ↑ send")
+		return ia >= 0 && ib > ia && len(sumRow.FindAllString(scr, -1)) == 2 && len(streamRow.FindAllString(scr, -1)) == 4 &&
+			strings.Contains(scr, "→ 2 servers  TCP  4 flows ↑ send  SUM") && strings.Contains(scr, "running 2/2 servers") &&
+			strings.Contains(scr, "╭─ SUM ─ ⣿ all servers") && hasBraille(scr)
+	})
+
+	s.must("send-keys", "-t", "e2e", "Tab")
+	s.waitFor("the first server on its own", 10*time.Second, func(scr string) bool {
+		return strings.Contains(scr, "[server 1/2, tab: next]") && strings.Contains(scr, "■ "+a+"  TCP  2 flows ↑ send  SUM") &&
+			!strings.Contains(scr, "■ "+b+"  ") && len(streamRow.FindAllString(scr, -1)) == 2
+	})
+	s.must("send-keys", "-t", "e2e", "Tab", "Tab")
+	s.waitFor("the overview again", 10*time.Second, func(scr string) bool {
+		return len(sumRow.FindAllString(scr, -1)) == 2 && !strings.Contains(scr, "[server")
+	})
+
+	s.must("send-keys", "-t", "e2e", "q")
+	s.waitFor("a clean exit", 30*time.Second, func(scr string) bool {
+		return strings.Contains(scr, "flowscope exited")
+	})
+	// The summaries may have scrolled: read the pane's history too.
+	out, _ := s.run("capture-pane", "-p", "-J", "-S", "-500", "-t", "e2e")
+	if !strings.Contains(out, "flowscope exited 0") {
+		t.Errorf("exit status is not 0:\n%s", out)
+	}
+	for _, want := range []string{
+		a + ":  [SUM]", b + ":  [SUM]", a + ":  flowscope done.", b + ":  flowscope done.",
+		"All 2 servers: 2 succeeded, 0 failed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output after the UI lacks %q:\n%s", want, out)
+		}
+	}
+	overall := regexp.MustCompile(`(?m)^\[SUM\] +0\.00-[0-9.]+ +sec .*(sender|receiver)$`)
+	if n := len(overall.FindAllString(out, -1)); n != 2 {
+		t.Errorf("%d overall [SUM] lines, want sender and receiver:\n%s", n, out)
+	}
+	if ia, ib := strings.Index(out, a+":  [SUM]"), strings.Index(out, b+":  [SUM]"); ia > ib || ib > strings.Index(out, "All 2 servers") {
+		t.Errorf("summaries not in server order before the overall SUM:\n%s", out)
+	}
+	if strings.Contains(out, "╭─ SUM") || strings.Contains(out, "■ "+a) {
+		t.Errorf("the live screen was not cleared on exit:\n%s", out)
+	}
+	if regexp.MustCompile(`(?m)^\S+:  \[ *\d+\] +0\.00-0\.50 `).MatchString(out) {
+		t.Errorf("interval lines were printed after the UI; only the summaries belong there:\n%s", out)
 	}
 }

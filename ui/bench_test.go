@@ -120,3 +120,42 @@ func BenchmarkMapFrame(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFleetSampleAndFrame is the overview of a multi-server run: one
+// server's sample arrives and one frame is drawn. Each frame still walks
+// every server (their sections' sizes and the scales), so it grows with
+// the servers, not with their streams.
+func BenchmarkFleetSampleAndFrame(b *testing.B) {
+	for _, c := range []struct{ servers, flows int }{{3, 1000}, {100, 100}, {1000, 10}} {
+		b.Run("servers="+strconv.Itoa(c.servers)+"/flows="+strconv.Itoa(c.flows), func(b *testing.B) {
+			labels := make([]string, c.servers)
+			for i := range labels {
+				labels[i] = "10.0." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250+1) + ":5201"
+			}
+			m := New(Options{Mode: ModeFleet, Targets: labels})
+			m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+			rng := rand.New(rand.NewPCG(1, 2))
+			samples := make([][]TargetMsg, c.servers)
+			for t, l := range labels {
+				st := testStart(engine.SideClient, c.flows, engine.TestParams{Duration: 60 * time.Second})
+				m.Update(TargetMsg{l, st})
+				for k := 0; k < 8; k++ {
+					samples[t] = append(samples[t], TargetMsg{l, testSample(st, k, func(i int) streamSpec {
+						return streamSpec{mbps: 50 + 100*rng.Float64(), retr: uint64(rng.IntN(3))}
+					})})
+				}
+				for k := 0; k < 30; k++ {
+					m.Update(samples[t][k%8])
+				}
+			}
+			m.render()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				m.Update(samples[i%c.servers][i%8])
+				i++
+				_ = m.View()
+			}
+		})
+	}
+}

@@ -82,6 +82,11 @@ func TestGolden(t *testing.T) {
 	failed := []tea.Msg{&engine.Connecting{Host: "127.0.0.1", Port: 5201, Streams: 2}, testStart(engine.SideClient, 2, engine.TestParams{Duration: 10 * time.Second})}
 	failed = append(failed, testSample(failed[1].(*engine.Start), 0, uniform(300)), &engine.End{Side: engine.SideClient, Err: errors.New("control connection: connection reset by peer")})
 
+	fleet := newFleetRun(6)
+	fleet.starts[1].Findings = []engine.Finding{{Severity: engine.Warning, Kind: "window-clamped",
+		What: "the socket buffer is clamped by net.core.wmem_max", Fix: "sysctl -w net.core.wmem_max=16777216"}}
+	fleetOpts := Options{Mode: ModeFleet, Targets: fleetTargets}
+
 	tests := []goldenTest{
 		{name: "client", w: 120, h: 40, msgs: client},
 		{name: "client_80x24", w: 80, h: 24, msgs: client},
@@ -93,6 +98,8 @@ func TestGolden(t *testing.T) {
 		{name: "map_1000", w: 120, h: 40, msgs: slices.Concat(mapRun, keys("m"))},
 		{name: "server", w: 120, h: 40, opts: Options{Mode: ModeServer, Listen: "0.0.0.0:5201", Backlog: 4096}, msgs: server},
 		{name: "failed", w: 120, h: 40, msgs: failed},
+		{name: "fleet", w: 120, h: 40, opts: fleetOpts, msgs: fleet.msgs},
+		{name: "fleet_server", w: 120, h: 40, opts: fleetOpts, msgs: slices.Concat(fleet.msgs, keys("tab", "tab"))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

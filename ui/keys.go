@@ -1,6 +1,10 @@
 package ui
 
-import "github.com/charmbracelet/bubbles/key"
+import (
+	"slices"
+
+	"github.com/charmbracelet/bubbles/key"
+)
 
 // KeyMap is every key binding of the UI, in one place. Views pick the
 // bindings they use for the help line.
@@ -11,7 +15,7 @@ type KeyMap struct {
 	Sort, Reverse, Filter key.Binding
 	Detail, Back          key.Binding
 	Map, Findings, Pause  key.Binding
-	NextTest              key.Binding
+	NextTest, PrevTest    key.Binding
 	Help, Quit            key.Binding
 }
 
@@ -38,6 +42,7 @@ func DefaultKeyMap() KeyMap {
 		Findings: b([]string{"w"}, "w", "findings"),
 		Pause:    b([]string{"p"}, "p", "pause"),
 		NextTest: b([]string{"tab"}, "tab", "next test"),
+		PrevTest: b([]string{"shift+tab"}, "S-tab", "prev server"),
 		Help:     b([]string{"?"}, "?", "help"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
 	}
@@ -51,6 +56,16 @@ type viewHelp struct {
 	view   viewKind
 	drop   int
 	server bool // tab moves between a server's tests
+	fleet  bool // tab moves between the servers of a multi-server run
+}
+
+// nextKey is tab as this screen names it.
+func (h viewHelp) nextKey() key.Binding {
+	b := h.k.NextTest
+	if h.fleet {
+		b.SetHelp("tab", "next server")
+	}
+	return b
 }
 
 // ShortHelp is the one-line help of the current view.
@@ -70,6 +85,9 @@ func (h viewHelp) ShortHelp() []key.Binding {
 	default:
 		bs = []key.Binding{k.Sort, k.Filter, k.Detail, k.Map, k.Findings, k.Pause, k.Help, k.Quit}
 		least = []key.Binding{k.Findings, k.Pause, k.Map}
+		if h.fleet {
+			bs = slices.Insert(bs, 5, h.nextKey())
+		}
 	}
 	for _, d := range least[:min(h.drop, len(least))] {
 		for i := range bs {
@@ -95,8 +113,11 @@ func (h viewHelp) FullHelp() [][]key.Binding {
 		return [][]key.Binding{nav, {k.Back, k.Pause}, {k.Help, k.Quit}}
 	}
 	last := []key.Binding{k.Pause, k.Help, k.Quit}
-	if h.server {
+	switch {
+	case h.server:
 		last = []key.Binding{k.Pause, k.NextTest, k.Help, k.Quit}
+	case h.fleet:
+		last = []key.Binding{k.Pause, h.nextKey(), k.PrevTest, k.Help, k.Quit}
 	}
 	return [][]key.Binding{nav, {k.Sort, k.Reverse, k.Filter}, {k.Detail, k.Map, k.Findings}, last}
 }

@@ -46,6 +46,9 @@ type listLayout struct {
 	show   [numOptCols]bool
 	sparkW int
 	stateW int
+	// overflow: the narrowest columns are wider than the terminal, so
+	// rows are cut to it.
+	overflow bool
 }
 
 // layoutList fits the columns into width: optional columns are dropped
@@ -74,6 +77,7 @@ func layoutList(width int, tcp, udp bool) listLayout {
 		fixed -= optWidth[c]
 	}
 	avail := max(width-fixed, sparkMin+stateMin)
+	l.overflow = fixed+avail > width
 	l.stateW = min(statePref, avail-sparkMin)
 	l.sparkW = min(sparkMax, avail-l.stateW)
 	l.stateW = avail - l.sparkW

@@ -5,7 +5,8 @@
 // engine's findings, and, on a server, a short history of finished tests.
 //
 // main.go forwards every engine.Event to the program with Program.Send,
-// one message per event. Data messages only update the model; the screen
+// one message per event; a multi-server run (ModeFleet) wraps each in a
+// TargetMsg naming the server whose test it belongs to. Data messages only update the model; the screen
 // is rebuilt at most once per Options.FrameInterval for them, and at once
 // for keys. Rendering is bounded by the visible rows, not the flow count.
 package ui
@@ -30,6 +31,11 @@ const (
 	// ModeServer shows a server: its listener, the test in progress and
 	// the tests it finished.
 	ModeServer
+	// ModeFleet shows one client test per server, run at once (-c A,B,C):
+	// every server's streams grouped under its name with its SUM, the SUM
+	// over all of them, and each server on its own on tab. Its events
+	// arrive as TargetMsg.
+	ModeFleet
 )
 
 // Options configure a Model.
@@ -44,6 +50,9 @@ type Options struct {
 	// backlog (0 when unknown). Server mode only.
 	Listen  string
 	Backlog int
+	// Targets are the servers of a multi-server run (ModeFleet), as
+	// TargetMsg names them, in the order the screen lists them.
+	Targets []string
 	// FrameInterval is the shortest time between two screens rebuilt for
 	// data (keys always redraw at once). Zero redraws on every event,
 	// which tests and benchmarks use.
@@ -90,6 +99,13 @@ var sortNamesRev = [numSortKeys]string{"id (descending)", "rate (fastest first)"
 // maxQueued bounds the samples held while the display is paused.
 const maxQueued = 4096
 
+// heldSample is a sample that arrived while the display was paused, and
+// the server it came from in a multi-server run.
+type heldSample struct {
+	t *fleetTarget
+	s *engine.Sample
+}
+
 // finished is one test in the server's history.
 type finished struct {
 	at         time.Time
@@ -127,7 +143,7 @@ type Model struct {
 	quitting   bool
 
 	paused bool
-	queued []*engine.Sample
+	queued []heldSample
 	// listener is the server's accept queue as last sampled.
 	listener *engine.ListenerStats
 
@@ -139,13 +155,10 @@ type Model struct {
 	detail  int // stream index shown in the detail view
 	findOff int // first line of the findings view
 
-	order      []int32 // current order when not identity
-	identity   bool
-	orderKey   [5]int
-	median     float64
-	medianSeq  int
-	medScratch []float64
-	scratch    []float32
+	scratch []float32
+
+	// fl is the multi-server state (ModeFleet), nil otherwise.
+	fl *fleetState
 
 	// Layout and caches.
 	lst       listLayout
@@ -165,20 +178,21 @@ type Model struct {
 // set the colour profile (lipgloss.SetColorProfile) before calling it.
 func New(opts Options) *Model {
 	m := &Model{
-		opts:      opts,
-		st:        newStyles(),
-		keys:      DefaultKeyMap(),
-		help:      help.New(),
-		identity:  true,
-		medianSeq: -1,
-		runs:      map[uint64]*testRun{},
+		opts: opts,
+		st:   newStyles(),
+		keys: DefaultKeyMap(),
+		help: help.New(),
+		runs: map[uint64]*testRun{},
 	}
 	m.help.Styles.ShortKey = m.st.help.Bold(true)
 	m.help.Styles.FullKey = m.st.help.Bold(true)
 	m.help.Styles.ShortDesc = m.st.help
 	m.help.Styles.FullDesc = m.st.help
-	if opts.Mode == ModeClient {
+	switch opts.Mode {
+	case ModeClient:
 		m.run = newRun(engine.SideClient)
+	case ModeFleet:
+		m.fl = newFleet(opts.Targets)
 	}
 	return m
 }
@@ -189,6 +203,9 @@ func (m *Model) Init() tea.Cmd { return nil }
 // Ended reports whether the engine finished: the client's End event
 // arrived, or the engine call returned.
 func (m *Model) Ended() bool {
+	if m.fl != nil {
+		return m.engineDone || m.fl.allEnded()
+	}
 	return m.engineDone || m.opts.Mode == ModeClient && m.run != nil && m.run.end != nil
 }
 
@@ -224,16 +241,37 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.logs = slices.Delete(m.logs, 0, len(m.logs)-20)
 		}
 		return m, m.frameLater()
+	case TargetMsg:
+		if m.fl == nil {
+			return m, nil
+		}
+		t := m.fl.target(msg.Target)
+		if s, ok := msg.Event.(*engine.Sample); ok {
+			if m.paused && len(m.queued) < maxQueued {
+				m.queued = append(m.queued, heldSample{t, s})
+				return m, m.frameLater()
+			}
+			m.onTargetSample(t, s)
+			return m, m.frameLater()
+		}
+		m.flushQueued()
+		return m, m.onTargetEvent(t, msg.Event)
 	case *engine.Sample:
+		if m.fl != nil {
+			return m, nil // a multi-server run's events name their server
+		}
 		if m.paused && len(m.queued) < maxQueued {
 			// The screen keeps the data it shows; only the header counts
 			// what is held.
-			m.queued = append(m.queued, msg)
+			m.queued = append(m.queued, heldSample{s: msg})
 			return m, m.frameLater()
 		}
 		m.onSample(msg)
 		return m, m.frameLater()
 	case engine.Event:
+		if m.fl != nil {
+			return m, nil
+		}
 		m.flushQueued()
 		return m, m.onEvent(msg)
 	}
@@ -270,8 +308,12 @@ func (m *Model) frameLater() tea.Cmd {
 }
 
 func (m *Model) flushQueued() {
-	for _, s := range m.queued {
-		m.onSample(s)
+	for _, h := range m.queued {
+		if h.t != nil {
+			m.onTargetSample(h.t, h.s)
+		} else {
+			m.onSample(h.s)
+		}
 	}
 	clear(m.queued)
 	m.queued = m.queued[:0]
@@ -363,9 +405,6 @@ func (m *Model) resetNav() {
 	if m.view == viewDetail {
 		m.view = viewList
 	}
-	m.orderKey = [5]int{}
-	m.identity = true
-	m.medianSeq = -1
 	m.chart = nil
 }
 
@@ -408,6 +447,11 @@ func (m *Model) onEnd(e *engine.End) tea.Cmd {
 
 func (m *Model) onDone(d DoneMsg) tea.Cmd {
 	m.engineDone, m.engineErr = true, d.Err
+	if m.fl != nil && !m.fl.allEnded() {
+		// Every client returned, some without an End (a panic).
+		m.quitting = true
+		return tea.Quit
+	}
 	if m.stopping || m.opts.Mode == ModeClient && m.run != nil && m.run.end == nil {
 		// The client ended without an End (a panic), or the server
 		// stopped as asked.
@@ -421,16 +465,24 @@ func (m *Model) onDone(d DoneMsg) tea.Cmd {
 // stop is q: ask the engine to end, or quit when there is nothing to wait
 // for or it is the second time.
 func (m *Model) stop() tea.Cmd {
-	ended := m.engineDone || m.opts.Mode == ModeClient && m.run != nil && m.run.end != nil
-	if m.stopping || ended {
+	if m.stopping || m.Ended() {
 		m.quitting = true
 		return tea.Quit
 	}
 	m.stopping = true
 	m.paused = false
 	m.flushQueued()
-	if r := m.run; r != nil && (r.phase == phaseRunning || r.phase == phaseConnecting) {
-		r.phase = phaseFinishing
+	finishing := func(r *testRun) {
+		if r != nil && (r.phase == phaseRunning || r.phase == phaseConnecting) {
+			r.phase = phaseFinishing
+		}
+	}
+	if m.fl != nil {
+		for _, t := range m.fl.targets {
+			finishing(t.run)
+		}
+	} else {
+		finishing(m.run)
 	}
 	if m.opts.Stop != nil {
 		m.opts.Stop()
@@ -443,80 +495,110 @@ func (m *Model) count() int {
 	if m.run == nil {
 		return 0
 	}
-	if m.identity {
-		return len(m.run.streams)
-	}
-	return len(m.order)
+	return m.run.ord.count(m.run)
 }
 
 // at maps a position in the current order to a stream index.
-func (m *Model) at(i int) int {
-	if m.identity {
+func (m *Model) at(i int) int { return m.run.ord.at(i) }
+
+// medianRate is the median rate of the run on screen's streams that are
+// running or stalled.
+func (m *Model) medianRate() float64 {
+	if m.run == nil {
+		return 0
+	}
+	return m.run.medianRate()
+}
+
+// updateOrder re-sorts and re-filters the streams of the run on screen
+// when the data or the sort settings changed since the last time.
+func (m *Model) updateOrder() {
+	if m.run != nil {
+		m.run.updateOrder(m.sort, m.reverse, m.filter)
+	}
+}
+
+// streamOrder is a run's streams in the list's order, cached until the
+// data or the sort settings change.
+type streamOrder struct {
+	idx        []int32 // the order when not identity
+	identity   bool
+	key        [5]int
+	median     float64
+	medianSeq  int
+	medScratch []float64
+}
+
+func newOrder() streamOrder { return streamOrder{identity: true, key: [5]int{-1}, medianSeq: -1} }
+
+func (o *streamOrder) count(r *testRun) int {
+	if o.identity {
+		return len(r.streams)
+	}
+	return len(o.idx)
+}
+
+func (o *streamOrder) at(i int) int {
+	if o.identity {
 		return i
 	}
-	return int(m.order[i])
+	return int(o.idx[i])
 }
 
 // medianRate is the median rate of the streams that are running or
 // stalled, computed once per sample.
-func (m *Model) medianRate() float64 {
-	r := m.run
-	if r == nil {
-		return 0
+func (r *testRun) medianRate() float64 {
+	o := &r.ord
+	if o.medianSeq == r.seq {
+		return o.median
 	}
-	if m.medianSeq == r.seq {
-		return m.median
-	}
-	m.medianSeq = r.seq
-	v := m.medScratch[:0]
+	o.medianSeq = r.seq
+	v := o.medScratch[:0]
 	for i := range r.streams {
 		if s := &r.streams[i]; s.state == engine.StateRunning || s.state == engine.StateStalled {
 			v = append(v, s.rate)
 		}
 	}
-	m.medScratch = v
-	m.median = 0
+	o.medScratch = v
+	o.median = 0
 	if len(v) > 0 {
 		slices.Sort(v)
-		m.median = v[len(v)/2]
+		o.median = v[len(v)/2]
 		if len(v)%2 == 0 {
-			m.median = (v[len(v)/2-1] + v[len(v)/2]) / 2
+			o.median = (v[len(v)/2-1] + v[len(v)/2]) / 2
 		}
 	}
-	return m.median
+	return o.median
 }
 
-// updateOrder re-sorts and re-filters the streams when the data or the
-// sort settings changed since the last time.
-func (m *Model) updateOrder() {
-	r := m.run
-	if r == nil {
+// updateOrder re-sorts and re-filters the run's streams when the data or
+// the sort settings changed since the last time.
+func (r *testRun) updateOrder(sort sortKey, reverse, filter bool) {
+	o := &r.ord
+	key := [5]int{r.seq, int(sort), b2i(reverse), b2i(filter), len(r.streams)}
+	if key == o.key {
 		return
 	}
-	key := [5]int{r.seq, int(m.sort), b2i(m.reverse), b2i(m.filter), len(r.streams)}
-	if key == m.orderKey {
+	o.key = key
+	if sort == sortID && !reverse && !filter {
+		o.identity = true
 		return
 	}
-	m.orderKey = key
-	if m.sort == sortID && !m.reverse && !m.filter {
-		m.identity = true
-		return
-	}
-	m.identity = false
-	m.order = m.order[:0]
+	o.identity = false
+	o.idx = o.idx[:0]
 	med := 0.0
-	if m.filter {
-		med = m.medianRate()
+	if filter {
+		med = r.medianRate()
 	}
 	for i := range r.streams {
-		if !m.filter || r.streams[i].problem(med) {
-			m.order = append(m.order, int32(i))
+		if !filter || r.streams[i].problem(med) {
+			o.idx = append(o.idx, int32(i))
 		}
 	}
 	ss := r.streams
-	rev := m.reverse
+	rev := reverse
 	var cmp func(a, b int32) int
-	switch m.sort {
+	switch sort {
 	case sortRate:
 		cmp = func(a, b int32) int {
 			x, y := ss[a].rate, ss[b].rate
@@ -570,7 +652,7 @@ func (m *Model) updateOrder() {
 			return ss[a].id - ss[b].id
 		}
 	}
-	slices.SortFunc(m.order, cmp)
+	slices.SortFunc(o.idx, cmp)
 }
 
 func b2i(b bool) int {
@@ -613,6 +695,19 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 	if key.Matches(k, km.NextTest) && m.opts.Mode == ModeServer {
 		m.nextTest()
 		return nil
+	}
+	if m.fl != nil {
+		switch {
+		case key.Matches(k, km.NextTest):
+			m.fleetStep(1)
+			return nil
+		case key.Matches(k, km.PrevTest):
+			m.fleetStep(-1)
+			return nil
+		}
+		if m.fleetAll() && m.view != viewFindings {
+			return m.fleetListKey(k)
+		}
 	}
 	switch m.view {
 	case viewDetail:
@@ -682,6 +777,10 @@ func (m *Model) listKey(k tea.KeyMsg) tea.Cmd {
 	case key.Matches(k, km.Bottom):
 		m.cursor = m.count() - 1
 	case key.Matches(k, km.Back):
+		if m.fl != nil && !m.filter {
+			m.fleetFocus(-1) // back to every server
+			return nil
+		}
 		m.filter = false
 	}
 	m.clampList()
@@ -690,8 +789,11 @@ func (m *Model) listKey(k tea.KeyMsg) tea.Cmd {
 
 // clampList keeps the cursor inside the list and the visible window
 // around the cursor.
-func (m *Model) clampList() {
-	n, h := m.count(), max(1, m.rowsH)
+func (m *Model) clampList() { m.clampRows(m.count()) }
+
+// clampRows is clampList for a list of n rows.
+func (m *Model) clampRows(n int) {
+	h := max(1, m.rowsH)
 	m.cursor = min(max(m.cursor, 0), max(n-1, 0))
 	m.offset = min(max(m.offset, 0), max(n-h, 0))
 	if m.cursor < m.offset {
@@ -767,7 +869,7 @@ func (m *Model) findingsKey(k tea.KeyMsg) tea.Cmd {
 		m.findOff = 0
 	case key.Matches(k, km.Bottom):
 		m.findOff = 1 << 30
-	case key.Matches(k, km.Map):
+	case key.Matches(k, km.Map) && m.run != nil:
 		m.view = viewMap
 	}
 	m.findOff = max(m.findOff, 0) // the upper bound is applied when drawing

@@ -77,6 +77,10 @@ func (m *Model) render() {
 	}
 	tcp := m.run != nil && m.run.anySend
 	udp := m.run != nil && m.run.udp()
+	if m.fleetAll() {
+		s := m.fl.sums()
+		tcp, udp = s.anySend, s.udp
+	}
 	if m.lst.width != m.width || m.lst.tcp != (tcp || udp) || m.lst.udp != udp {
 		m.lst = layoutList(m.width, tcp, udp)
 		m.rowKey++
@@ -105,7 +109,7 @@ func (m *Model) render() {
 
 // footer is the help line (or the full help with ?).
 func (m *Model) footer() []string {
-	vh := viewHelp{k: &m.keys, view: m.view, server: m.opts.Mode == ModeServer}
+	vh := viewHelp{k: &m.keys, view: m.view, server: m.opts.Mode == ModeServer, fleet: m.fl != nil}
 	if !m.showHelp {
 		for {
 			h := " " + m.help.ShortHelpView(vh.ShortHelp())
@@ -196,6 +200,16 @@ func (m *Model) header() []string {
 			}
 			st.warn.to(&a, " ["+strconv.Itoa(k)+"/"+strconv.Itoa(n)+" running, tab: next]")
 		}
+	} else if m.fl != nil {
+		// Every server's SUM first; the overview then has its own state
+		// line, a server on screen its usual two.
+		out = append(out, m.truncate(m.fleetHeader()))
+		if m.fl.focus < 0 {
+			return append(out, m.truncate(m.fleetStateLine()))
+		}
+		a.Reset()
+		a.WriteByte(' ')
+		m.serverPaint(m.fl.focus).to(&a, "■ "+m.fl.targets[m.fl.focus].label)
 	} else if r != nil && r.host != "" {
 		a.WriteString(" → " + hostPort(r.host, r.port))
 	}
@@ -214,7 +228,7 @@ func (m *Model) header() []string {
 			if compact == 0 {
 				a.WriteString("  " + proto)
 			}
-			dir := m.dirLabel()
+			dir := dirLabel(r)
 			if compact == 2 {
 				dir, _, _ = strings.Cut(dir, " ")
 			}
@@ -236,11 +250,7 @@ func (m *Model) header() []string {
 	b.WriteString(m.stateLabel())
 	if r != nil && (r.seq > 0 || r.hasParams) {
 		b.WriteString("  ")
-		bar := func(frac float64) {
-			n := int(min(max(frac, 0), 1)*20 + 0.5)
-			st.accent.to(&b, strings.Repeat("█", n))
-			st.dim.to(&b, strings.Repeat("░", 20-n))
-		}
+		bar := func(frac float64) { m.bar(&b, frac) }
 		switch total := r.total(); {
 		case total > 0:
 			bar(r.elapsed / total)
@@ -276,14 +286,26 @@ func (m *Model) header() []string {
 			st.warn.to(&b, "filter: problems ("+strconv.Itoa(m.count())+")")
 		}
 	}
+	m.pausedTo(&b)
+	return append(out, m.truncate(a.String()), m.truncate(b.String()))
+}
+
+// bar is the header's progress bar at frac (0..1).
+func (m *Model) bar(b *strings.Builder, frac float64) {
+	n := int(min(max(frac, 0), 1)*20 + 0.5)
+	m.st.accent.to(b, strings.Repeat("█", n))
+	m.st.dim.to(b, strings.Repeat("░", 20-n))
+}
+
+// pausedTo adds the pause notice to the header's state line.
+func (m *Model) pausedTo(b *strings.Builder) {
 	if m.paused {
 		b.WriteString("  ")
-		st.paused.to(&b, " PAUSED ")
+		m.st.paused.to(b, " PAUSED ")
 		if n := len(m.queued); n > 0 {
-			st.dim.to(&b, " "+strconv.Itoa(n)+" samples held")
+			m.st.dim.to(b, " "+strconv.Itoa(n)+" samples held")
 		}
 	}
-	return append(out, m.truncate(a.String()), m.truncate(b.String()))
 }
 
 func hostPort(h string, p int) string {
@@ -293,10 +315,9 @@ func hostPort(h string, p int) string {
 	return h + ":" + strconv.Itoa(p)
 }
 
-// dirLabel is the test's direction from this side: ↑ this side sends,
+// dirLabel is run r's direction from this side: ↑ this side sends,
 // ↓ it receives, ↑↓ both.
-func (m *Model) dirLabel() string {
-	r := m.run
+func dirLabel(r *testRun) string {
 	if r.params.Bidir {
 		return "↑↓ bidir"
 	}
@@ -384,6 +405,9 @@ func (m *Model) stateLabel() string {
 			}
 			return st.ok.wrap(s) + st.dim.wrap(" · waiting for the next client")
 		}
+		if !m.Ended() {
+			return st.ok.wrap(s) + st.dim.wrap(" · other servers still running")
+		}
 		return st.ok.wrap(s) + st.dim.wrap(" · q to exit")
 	case phaseFailed:
 		return st.bad.wrap("▸ failed: " + r.failReason)
@@ -394,6 +418,9 @@ func (m *Model) stateLabel() string {
 // listView is the main screen below the header: chart, stream list,
 // findings, history.
 func (m *Model) listView(footer int) []string {
+	if m.fleetAll() {
+		return m.fleetListView(footer)
+	}
 	r := m.run
 	findings := m.findingLines()
 	nh := 0
@@ -457,10 +484,11 @@ func (m *Model) rows(h int) []string {
 			s.line = renderRow(m.st, m.lst, r, idx, top, &m.scratch)
 			s.lineVer, s.lineLayout = s.ver, m.rowKey
 		}
+		line := m.cutRow(s.line)
 		if pos == m.cursor {
-			out = append(out, m.st.sel.wrap("▸ ")+s.line)
+			out = append(out, m.st.sel.wrap("▸ ")+line)
 		} else {
-			out = append(out, "  "+s.line)
+			out = append(out, "  "+line)
 		}
 	}
 	if n == 0 && m.filter {
@@ -469,9 +497,21 @@ func (m *Model) rows(h int) []string {
 	return out
 }
 
+// cutRow cuts a list row (without its cursor column) to the screen when
+// even the narrowest columns do not fit.
+func (m *Model) cutRow(line string) string {
+	if !m.lst.overflow {
+		return line
+	}
+	return ansi.Truncate(line, m.width-wCursor-1, "…")
+}
+
 // sumChart draws the SUM chart box, cached until a sample or the size
 // changes.
 func (m *Model) sumChart(h int) []string {
+	if m.fleetAll() {
+		return m.fleetChart(h)
+	}
 	r := m.run
 	seq := -1
 	if r != nil {
@@ -519,13 +559,11 @@ func (m *Model) sumChart(h int) []string {
 // findingLines is the findings pane's content: each finding's What, then
 // its fix on a second line.
 func (m *Model) findingLines() []string {
-	if m.run == nil {
-		return nil
-	}
 	var out []string
-	for _, f := range m.run.findings {
+	for _, lf := range m.findingsOf() {
+		f := lf.f
 		sev := m.st.sev[min(int(f.Severity), 2)]
-		out = append(out, m.truncate(sev.wrap(" "+sevMark(f.Severity)+" "+f.What)))
+		out = append(out, m.truncate(sev.wrap(" "+sevMark(f.Severity)+" "+lf.server+f.What)))
 		if f.Fix != "" {
 			out = append(out, m.truncate(m.st.ok.wrap("     fix: ")+f.Fix))
 		}

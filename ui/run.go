@@ -141,10 +141,12 @@ type testRun struct {
 	findings []engine.Finding
 	seen     map[string]int // finding key → index in findings
 	end      *engine.End
+
+	ord streamOrder // the list's order of the streams
 }
 
 func newRun(side engine.Side) *testRun {
-	return &testRun{side: side, phase: phaseConnecting, seen: map[string]int{}}
+	return &testRun{side: side, phase: phaseConnecting, seen: map[string]int{}, ord: newOrder()}
 }
 
 // total is the expected test length in seconds including any warm-up, or
@@ -182,6 +184,7 @@ func (r *testRun) initStreams(n int) {
 	r.byID = make(map[int]int, n)
 	r.hist = make([]float32, n*histLen)
 	r.head, r.n = 0, 0
+	r.ord = newOrder()
 }
 
 // rateOf is a stream's rate in an interval of secs seconds: a sender's

@@ -60,8 +60,9 @@ type styles struct {
 	sendLine, recvLine, spark, sparkBad             paint
 	stalledTag, failedTag, stalledRow               paint
 	border, paused                                  paint
-	sev                                             [3]paint           // info, warning, critical
-	mapCell, mapCell2                               [mapClasses]string // one and two cells wide
+	server                                          [maxServerLines]paint // each server's line and name (ModeFleet)
+	sev                                             [3]paint              // info, warning, critical
+	mapCell, mapCell2                               [mapClasses]string    // one and two cells wide
 	mapSel, mapSel2                                 [mapClasses]string
 	help                                            lipgloss.Style
 }
@@ -87,6 +88,9 @@ func newStyles() *styles {
 		border:     newPaint(st().Foreground(colDim)),
 		paused:     newPaint(st().Foreground(lipgloss.Color("16")).Background(colWarn).Bold(true)),
 		help:       st().Foreground(colDim),
+	}
+	for i, c := range [maxServerLines]string{"220", "42", "208", "141", "51", "203", "118", "180"} {
+		s.server[i] = newPaint(st().Foreground(lipgloss.Color(c)).Bold(true))
 	}
 	s.sev = [3]paint{
 		newPaint(st().Foreground(colAccent)),

@@ -390,22 +390,21 @@ func (m *Model) detailFields(s *stream) []field {
 func (m *Model) findingsView(h int) []string {
 	st := m.st
 	var all []string
-	if m.run != nil {
-		for _, f := range m.run.findings {
-			sev := st.sev[min(int(f.Severity), 2)]
-			all = append(all, wrapText(sev.wrap(" "+sevMark(f.Severity)+" "+f.Severity.String()+": ")+f.What, m.width, "     ")...)
-			if f.Evidence != "" {
-				all = append(all, wrapText(st.dim.wrap("     evidence: ")+f.Evidence, m.width, "     ")...)
-			}
-			if f.Fix != "" {
-				all = append(all, wrapText(st.ok.wrap("     fix: ")+f.Fix, m.width, "     ")...)
-			}
-			all = append(all, "")
+	for _, lf := range m.findingsOf() {
+		f := lf.f
+		sev := st.sev[min(int(f.Severity), 2)]
+		all = append(all, wrapText(sev.wrap(" "+sevMark(f.Severity)+" "+f.Severity.String()+": ")+lf.server+f.What, m.width, "     ")...)
+		if f.Evidence != "" {
+			all = append(all, wrapText(st.dim.wrap("     evidence: ")+f.Evidence, m.width, "     ")...)
 		}
+		if f.Fix != "" {
+			all = append(all, wrapText(st.ok.wrap("     fix: ")+f.Fix, m.width, "     ")...)
+		}
+		all = append(all, "")
 	}
 	out := []string{st.heading.wrap(" findings")}
 	if len(all) == 0 {
-		return append(out, st.dim.wrap("   none: the engine has reported nothing unusual"))
+		return append(out, m.truncate(st.dim.wrap("   none: the engine has reported nothing unusual")))
 	}
 	room := max(1, h-1)
 	m.findOff = min(m.findOff, max(0, len(all)-room))
