@@ -66,8 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	// The live view shows one client test or one server; several servers
-	// at once (-c A,B) keep the text report.
+	// The live view: one client test or one server here; several servers
+	// at once (-c A,B) open it from runFleet.
 	if !opts.noTUI && !opts.json && !opts.jsonStream && opts.targets == nil && isTerminal(stdout) {
 		return runTUI(opts, stdout, stderr)
 	}
