@@ -36,6 +36,10 @@ type config struct {
 	quietPct    float64
 	quietWait   time.Duration
 	busyRetries int
+	// special scenarios
+	udpSteps    int
+	udpStepSecs float64
+	tuiRounds   int
 }
 
 func main() {
@@ -59,6 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	quietPct := fs.Float64("quiet", 10, "before each run, wait until the machine is less than this `percent` busy (others' load)")
 	quietWait := fs.Duration("quiet-wait", 30*time.Second, "longest wait for -quiet before running anyway")
 	busyRetries := fs.Int("busy-retries", 2, "repeat a run up to this many times if other processes used -quiet percent or more of the CPUs during it")
+	udpSteps := fs.Int("udp-steps", 6, "udp-max: bisection steps per tool")
+	udpSecs := fs.Float64("udp-t", 2, "udp-max: test `seconds` per step")
+	tuiRounds := fs.Int("tui-rounds", 5, "tui-p8: rounds (TUI and --no-tui once each)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./bench/compare [flags]\n\n")
 		fs.PrintDefaults()
@@ -77,6 +84,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "compare: need -rounds >= 1 and 0 < -t <= 3600")
 		return 2
 	}
+	if *udpSteps < 1 || *udpSteps > 20 || *udpSecs <= 0 || *udpSecs > 60 || *tuiRounds < 1 {
+		fmt.Fprintln(stderr, "compare: need 1 <= -udp-steps <= 20, 0 < -udp-t <= 60 and -tui-rounds >= 1")
+		return 2
+	}
 	if !regexp.MustCompile(`^[a-z0-9_-]+$`).MatchString(*cc) {
 		fmt.Fprintf(stderr, "compare: bad -cc %q\n", *cc)
 		return 2
@@ -91,7 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	cfg := config{rounds: *rounds, seconds: *secs, scenarios: scs, pause: *pause, markdown: *md, cc: *cc,
-		quietPct: *quietPct, quietWait: *quietWait, busyRetries: *busyRetries}
+		quietPct: *quietPct, quietWait: *quietWait, busyRetries: *busyRetries,
+		udpSteps: *udpSteps, udpStepSecs: *udpSecs, tuiRounds: *tuiRounds}
 	tc := toolConfig{seconds: strconv.FormatFloat(*secs, 'f', -1, 64), cc: *cc}
 	for _, name := range splitList(*toolList) {
 		switch name {
@@ -259,6 +271,7 @@ type cell struct {
 type scenarioResult struct {
 	sc    scenario
 	cells []*cell
+	table *table // special scenarios' own table (cells unused)
 }
 
 // runAll runs the scenarios one after another; within a scenario the
@@ -266,42 +279,77 @@ type scenarioResult struct {
 func runAll(ctx context.Context, cfg config, log io.Writer) []scenarioResult {
 	var out []scenarioResult
 	for _, sc := range cfg.scenarios {
-		sr := scenarioResult{sc: sc}
-		for _, t := range cfg.tools {
-			sr.cells = append(sr.cells, &cell{tool: t, na: t.na(sc)})
-		}
-		for r := 1; r <= cfg.rounds; r++ {
-			for _, c := range sr.cells {
-				if c.na != "" || ctx.Err() != nil {
-					continue
-				}
-				// A run during which other processes took a share of the
-				// CPUs is repeated (up to -busy-retries times); the last
-				// attempt is kept either way, and flagged in the notes.
-				for attempt := 0; ; attempt++ {
-					before := waitQuiet(ctx, cfg.quietPct, cfg.quietWait)
-					res := runOne(ctx, cfg, c.tool, sc)
-					res.round, res.before = r, before
-					busy := res.err == nil && res.otherPct() >= cfg.quietPct
-					retry := busy && attempt < cfg.busyRetries && ctx.Err() == nil
-					logRun(log, sc, r, cfg.rounds, c.tool.name, res, retry)
-					if cfg.pause > 0 {
-						select {
-						case <-ctx.Done():
-						case <-time.After(cfg.pause):
-						}
-					}
-					if !retry {
-						c.runs = append(c.runs, res)
-						break
-					}
-					c.discarded++
-				}
+		if sc.special != "" {
+			tb := runSpecial(ctx, cfg, sc, log)
+			if ctx.Err() != nil {
+				tb.notes = append(tb.notes, "interrupted: not all runs were made")
 			}
+			out = append(out, scenarioResult{sc: sc, table: tb})
+			continue
 		}
-		out = append(out, sr)
+		out = append(out, runThroughput(ctx, cfg, sc, log))
 	}
 	return out
+}
+
+// runThroughput runs one throughput scenario: every tool once per round.
+func runThroughput(ctx context.Context, cfg config, sc scenario, log io.Writer) scenarioResult {
+	sr := scenarioResult{sc: sc}
+	var topo *netTopo
+	var topoNA string
+	if sc.netns {
+		if topoNA = netnsMissing(); topoNA == "" {
+			var err error
+			if topo, err = newNetTopo(ctx); err != nil {
+				topoNA = "failed: " + err.Error()
+			}
+		}
+		if topoNA != "" {
+			fmt.Fprintf(log, "[%s] %s\n", sc.name, topoNA)
+		}
+		defer func() {
+			if err := topo.close(); err != nil {
+				fmt.Fprintf(log, "[%s] removing the namespaces: %v\n", sc.name, err)
+			}
+		}()
+	}
+	for _, t := range cfg.tools {
+		na := t.na(sc)
+		if na == "" {
+			na = topoNA
+		}
+		sr.cells = append(sr.cells, &cell{tool: t, na: na})
+	}
+	for r := 1; r <= cfg.rounds; r++ {
+		for _, c := range sr.cells {
+			if c.na != "" || ctx.Err() != nil {
+				continue
+			}
+			// A run during which other processes took a share of the
+			// CPUs is repeated (up to -busy-retries times); the last
+			// attempt is kept either way, and flagged in the notes.
+			for attempt := 0; ; attempt++ {
+				before := waitQuiet(ctx, cfg.quietPct, cfg.quietWait)
+				res := runOne(ctx, cfg, c.tool, sc, topo)
+				res.round, res.before = r, before
+				busy := res.err == nil && res.otherPct() >= cfg.quietPct
+				retry := busy && attempt < cfg.busyRetries && ctx.Err() == nil
+				logRun(log, sc, r, cfg.rounds, c.tool.name, res, retry)
+				if cfg.pause > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(cfg.pause):
+					}
+				}
+				if !retry {
+					c.runs = append(c.runs, res)
+					break
+				}
+				c.discarded++
+			}
+		}
+	}
+	return sr
 }
 
 func logRun(w io.Writer, sc scenario, r, rounds int, tool string, res runResult, discard bool) {
@@ -328,11 +376,11 @@ func noteSuffix(n string) string {
 // runOne runs one tool once: fresh server on a free port, client, kill
 // server. A server that dies before listening (it lost the port to a
 // race) is retried on another port.
-func runOne(ctx context.Context, cfg config, t *tool, sc scenario) runResult {
+func runOne(ctx context.Context, cfg config, t *tool, sc scenario, topo *netTopo) runResult {
 	var res runResult
 	for attempt := 0; attempt < 3; attempt++ {
 		var retry bool
-		res, retry = attemptOne(ctx, cfg, t, sc)
+		res, retry = attemptOne(ctx, cfg, t, sc, topo)
 		if !retry || ctx.Err() != nil {
 			break
 		}
@@ -340,23 +388,37 @@ func runOne(ctx context.Context, cfg config, t *tool, sc scenario) runResult {
 	return res
 }
 
-func attemptOne(ctx context.Context, cfg config, t *tool, sc scenario) (res runResult, retry bool) {
+// topo is the veth pair for sc.netns scenarios, nil otherwise.
+func attemptOne(ctx context.Context, cfg config, t *tool, sc scenario, topo *netTopo) (res runResult, retry bool) {
 	testTime := time.Duration(cfg.seconds * float64(time.Second))
-	port, err := freePort()
-	if err != nil {
+	host := "127.0.0.1"
+	var port int
+	var err error
+	if topo != nil {
+		host, port = vethSrvAddr, topo.nextPort()
+	} else if port, err = freePort(); err != nil {
 		return runResult{err: fmt.Errorf("free port: %v", err)}, false
 	}
+	srvArgs, cliArgs := t.serverArgs(host, port), t.clientArgs(host, port, sc)
+	if topo != nil {
+		srvArgs, cliArgs = wrapNetns(topo.srv, srvArgs), wrapNetns(topo.cli, cliArgs)
+	}
 	// The server's own deadline covers the client's plus reading its report.
-	srv, err := startServer(ctx, testTime+2*extraTimeout, t.serverArgs(port))
+	srv, err := startServer(ctx, testTime+2*extraTimeout, srvArgs)
 	if err != nil {
 		return runResult{err: fmt.Errorf("server: %v", err)}, false
 	}
 	defer srv.stop()
-	if err := waitListening(srv, port, 10*time.Second); err != nil {
+	if topo != nil {
+		err = waitListeningNetns(ctx, srv, topo.srv, port, 10*time.Second)
+	} else {
+		err = waitListening(srv, port, 10*time.Second)
+	}
+	if err != nil {
 		return runResult{err: err}, errors.Is(err, errServerExited)
 	}
 	h0 := readCPU()
-	c := runClient(ctx, testTime+extraTimeout, t.clientArgs(port, sc))
+	c := runClient(ctx, testTime+extraTimeout, cliArgs)
 	res.host = readCPU().sub(h0)
 	res.wall, res.cli = c.wall, c.usage
 	res.m, res.err = t.parse(ctx, c, srv, sc)

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -193,7 +192,12 @@ var columns = []string{"scenario", "tool", "ok runs", "Gbit/s (median)", "min–
 func printReport(w io.Writer, cfg config, h header, results []scenarioResult) {
 	var rows [][]string
 	var failures []string
+	var specials []*table
 	for _, sr := range results {
+		if sr.table != nil {
+			specials = append(specials, sr.table)
+			continue
+		}
 		var sums []summary
 		var fsBps float64
 		for _, c := range sr.cells {
@@ -237,34 +241,36 @@ func printReport(w io.Writer, cfg config, h header, results []scenarioResult) {
 
 	var desc []string
 	for _, sc := range cfg.scenarios {
-		desc = append(desc, fmt.Sprintf("%s = %s", sc.name, sc.desc))
+		if sc.special == "" {
+			desc = append(desc, fmt.Sprintf("%s = %s", sc.name, sc.desc))
+		}
+	}
+	where := "fresh server on 127.0.0.1 per run"
+	for _, sc := range cfg.scenarios {
+		if sc.netns {
+			where += " (veth-*: in a namespace of its own, the client in another, over a veth pair)"
+			break
+		}
 	}
 	setup := fmt.Sprintf("%d rounds × %s s per run, tools interleaved per round; congestion control %s on every tool "+
-		"(flowscope/iperf3 -C, iperf2 -Z); receiver throughput; fresh server on 127.0.0.1 per run; "+
+		"(flowscope/iperf3 -C, iperf2 -Z); receiver throughput; %s; "+
 		"load average %s at start, %s at end.",
-		cfg.rounds, fmtSecs(cfg.seconds), cfg.cc, h.load, loadavg())
+		cfg.rounds, fmtSecs(cfg.seconds), cfg.cc, where, h.load, loadavg())
 
+	if len(rows) == 0 {
+		// Only special scenarios: no throughput table.
+		setup = fmt.Sprintf("Load average %s at start, %s at end.", h.load, loadavg())
+	}
 	if cfg.markdown {
 		fmt.Fprintf(w, "Machine: %s.  \n", h.machine)
 		fmt.Fprintf(w, "Tools: %s.  \n", strings.Join(h.versions, "; "))
 		fmt.Fprintf(w, "Command: `%s`  \n", h.command)
-		fmt.Fprintf(w, "%s  \n", setup)
-		fmt.Fprintf(w, "Scenarios: %s.\n\n", strings.Join(desc, "; "))
-		fmt.Fprintf(w, "| %s |\n", strings.Join(columns, " | "))
-		seps := make([]string, len(columns))
-		for i := range seps {
-			seps[i] = "---"
-			if i >= 3 {
-				seps[i] = "--:"
-			}
-		}
-		fmt.Fprintf(w, "|%s|\n", strings.Join(seps, "|"))
-		for _, r := range rows {
-			cells := make([]string, len(r))
-			for i, c := range r {
-				cells[i] = strings.ReplaceAll(c, "|", `\|`)
-			}
-			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		if len(rows) == 0 {
+			fmt.Fprintf(w, "%s\n", setup)
+		} else {
+			fmt.Fprintf(w, "%s  \n", setup)
+			fmt.Fprintf(w, "Scenarios: %s.\n\n", strings.Join(desc, "; "))
+			printTable(w, true, columns, 3, rows)
 		}
 		if len(failures) > 0 {
 			fmt.Fprintf(w, "\nFailed or odd runs:\n\n")
@@ -272,20 +278,21 @@ func printReport(w io.Writer, cfg config, h header, results []scenarioResult) {
 				fmt.Fprintf(w, "- %s\n", f)
 			}
 		}
-		return
-	}
-	fmt.Fprintf(w, "Machine: %s\nTools:   %s\nCommand: %s\n%s\n\n", h.machine, strings.Join(h.versions, "; "), h.command, setup)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(columns, "\t"))
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	tw.Flush()
-	if len(failures) > 0 {
-		fmt.Fprintf(w, "\nFailed or odd runs:\n")
-		for _, f := range failures {
-			fmt.Fprintf(w, "  %s\n", f)
+	} else {
+		fmt.Fprintf(w, "Machine: %s\nTools:   %s\nCommand: %s\n%s\n", h.machine, strings.Join(h.versions, "; "), h.command, setup)
+		if len(rows) > 0 {
+			fmt.Fprintln(w)
+			printTable(w, false, columns, 3, rows)
 		}
+		if len(failures) > 0 {
+			fmt.Fprintf(w, "\nFailed or odd runs:\n")
+			for _, f := range failures {
+				fmt.Fprintf(w, "  %s\n", f)
+			}
+		}
+	}
+	for _, t := range specials {
+		printSpecial(w, cfg.markdown, t)
 	}
 }
 

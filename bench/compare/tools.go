@@ -15,7 +15,13 @@ type scenario struct {
 	name     string
 	parallel int
 	zerocopy bool
-	desc     string
+	// netns runs the server and the client in two network namespaces
+	// joined by a veth pair (see netns.go) instead of on 127.0.0.1.
+	netns bool
+	// special names a scenario with its own runner and table (see
+	// special.go); "" for the throughput scenarios.
+	special string
+	desc    string
 }
 
 var allScenarios = []scenario{
@@ -24,6 +30,15 @@ var allScenarios = []scenario{
 	{name: "p8", parallel: 8, desc: "8 flows"},
 	{name: "p128", parallel: 128, desc: "128 flows (iperf3's maximum)"},
 	{name: "p1000", parallel: 1000, desc: "1,000 flows"},
+	{name: "veth-p1", parallel: 1, netns: true, desc: "1 TCP flow across a veth pair between two network namespaces (MTU 1500; needs root)"},
+	{name: "veth-p8", parallel: 8, netns: true, desc: "8 flows across the veth pair"},
+	{name: "udp-max", special: "udp-max", parallel: 1,
+		desc: "highest zero-loss UDP rate, 1,470-byte datagrams, bisection of -b"},
+	{name: "setup-1000", special: "setup", parallel: 1000, desc: "time until 1,000 flows are connected"},
+	{name: "setup-10000", special: "setup", parallel: 10000, desc: "time until 10,000 flows are connected"},
+	{name: "sampler-10000", special: "sampler", parallel: 10000,
+		desc: "CPU of the interval sampler with 10,000 rate-limited flows"},
+	{name: "tui-p8", special: "tui", parallel: 8, desc: "flowscope -P 8 with the live TUI (in tmux) vs --no-tui"},
 }
 
 // defaultScenarios are the ones that fit in about two minutes with -t 4
@@ -43,9 +58,11 @@ type tool struct {
 	name string
 	bin  string
 	// na says why the tool cannot run sc, or "" if it can.
-	na         func(sc scenario) string
-	serverArgs func(port int) []string
-	clientArgs func(port int, sc scenario) []string
+	na func(sc scenario) string
+	// serverArgs and clientArgs get the address the server binds to and
+	// the client connects to (127.0.0.1, or the server's veth address).
+	serverArgs func(host string, port int) []string
+	clientArgs func(host string, port int, sc scenario) []string
 	// parse reads the receiver's numbers once the client has exited;
 	// the server is still running.
 	parse func(ctx context.Context, c clientResult, srv *server, sc scenario) (measure, error)
@@ -67,11 +84,11 @@ func flowscopeTool(bin string, tc toolConfig) *tool {
 			}
 			return ""
 		},
-		serverArgs: func(port int) []string {
-			return []string{bin, "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(port)}
+		serverArgs: func(host string, port int) []string {
+			return []string{bin, "-s", "-B", host, "-p", strconv.Itoa(port)}
 		},
-		clientArgs: func(port int, sc scenario) []string {
-			a := []string{bin, "-c", "127.0.0.1", "-p", strconv.Itoa(port),
+		clientArgs: func(host string, port int, sc scenario) []string {
+			a := []string{bin, "-c", host, "-p", strconv.Itoa(port),
 				"-P", strconv.Itoa(sc.parallel), "-t", tc.seconds, "-C", tc.cc, "-J"}
 			if sc.zerocopy {
 				a = append(a, "-Z")
@@ -94,11 +111,11 @@ func iperf3Tool(bin string, tc toolConfig) *tool {
 			}
 			return ""
 		},
-		serverArgs: func(port int) []string {
-			return []string{bin, "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(port)}
+		serverArgs: func(host string, port int) []string {
+			return []string{bin, "-s", "-B", host, "-p", strconv.Itoa(port)}
 		},
-		clientArgs: func(port int, sc scenario) []string {
-			a := []string{bin, "-c", "127.0.0.1", "-p", strconv.Itoa(port),
+		clientArgs: func(host string, port int, sc scenario) []string {
+			a := []string{bin, "-c", host, "-p", strconv.Itoa(port),
 				"-P", strconv.Itoa(sc.parallel), "-t", tc.seconds, "-C", tc.cc, "-J"}
 			if sc.zerocopy {
 				a = append(a, "-Z")
@@ -123,12 +140,12 @@ func iperf2Tool(bin string, tc toolConfig) *tool {
 		},
 		// -e: enhanced reports (the server prints a [SUM] line);
 		// -f b: exact byte and bit/s counts instead of rounded units.
-		serverArgs: func(port int) []string {
-			return []string{bin, "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(port),
+		serverArgs: func(host string, port int) []string {
+			return []string{bin, "-s", "-B", host, "-p", strconv.Itoa(port),
 				"-e", "-f", "b", "-Z", tc.cc}
 		},
-		clientArgs: func(port int, sc scenario) []string {
-			return []string{bin, "-c", "127.0.0.1", "-p", strconv.Itoa(port),
+		clientArgs: func(host string, port int, sc scenario) []string {
+			return []string{bin, "-c", host, "-p", strconv.Itoa(port),
 				"-P", strconv.Itoa(sc.parallel), "-t", tc.seconds, "-Z", tc.cc, "-e", "-f", "b"}
 		},
 		parse: func(ctx context.Context, c clientResult, srv *server, sc scenario) (measure, error) {

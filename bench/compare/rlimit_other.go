@@ -1,0 +1,5 @@
+//go:build !linux
+
+package main
+
+func raiseNofile(need uint64) error { return nil }
