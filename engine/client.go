@@ -258,9 +258,11 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	}()
 	ctlState := c.readStateAsync(br)
 	var watchTick <-chan time.Time
+	var watchEvery time.Duration
 	watch := newStallWatch(flows, t0)
 	if cfg.StallTimeout > 0 {
 		tk := time.NewTicker(watchPeriod(cfg.StallTimeout))
+		watchEvery = watchPeriod(cfg.StallTimeout)
 		defer tk.Stop()
 		watchTick = tk.C
 	}
@@ -284,7 +286,7 @@ wait:
 		case sr := <-ctlState:
 			testErr = c.midTestState(ctl, br, sr)
 		case now := <-watchTick:
-			if d := watch.check(now); d < cfg.StallTimeout {
+			if !stalledLongEnough(watch.check(now), cfg.StallTimeout, watchEvery) {
 				continue
 			}
 			reason := watch.reason()

@@ -600,7 +600,8 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 		_ = ctl.SetReadDeadline(t0.Add(time.Duration(p.Omit+p.Time)*time.Second + 40*time.Second))
 	}
 	stallTimeout := t.srv.cfg.StallTimeout
-	idle := time.NewTicker(watchPeriod(max(stallTimeout, time.Second)))
+	watchEvery := watchPeriod(max(stallTimeout, time.Second))
+	idle := time.NewTicker(watchEvery)
 	defer idle.Stop()
 	watch := newStallWatch(flows, t0)
 	rate := &rateGuard{flows: flows, limit: t.srv.cfg.MaxBitrate, last: t0}
@@ -625,7 +626,7 @@ wait:
 				testErr = t.fail(wire.ErrTotalRate, err)
 				break wait
 			}
-			if stallTimeout < 0 || watch.check(now) < stallTimeout {
+			if stallTimeout < 0 || !stalledLongEnough(watch.check(now), stallTimeout, watchEvery) {
 				continue
 			}
 			reason := watch.reason()

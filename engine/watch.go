@@ -55,7 +55,15 @@ func (w *stallWatch) reason() string {
 	return "no stream could be read"
 }
 
-// watchPeriod is how often the stall watch looks, for a timeout.
+// watchPeriod is how often the stall watch looks, for a timeout: often
+// enough that a test ends close to its timeout, not a whole period late.
 func watchPeriod(timeout time.Duration) time.Duration {
-	return min(max(timeout/5, 100*time.Millisecond), time.Second)
+	return min(max(timeout/10, 50*time.Millisecond), 500*time.Millisecond)
+}
+
+// stalledLongEnough reports whether d, measured at checks period apart,
+// reaches timeout: the stall began somewhere in the period before it was
+// first seen, so half a period is given back.
+func stalledLongEnough(d, timeout, period time.Duration) bool {
+	return d+period/2 >= timeout
 }
