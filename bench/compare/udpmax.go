@@ -21,6 +21,9 @@ const (
 	udpHi      = 20e9
 	udpLen     = 1470
 	udpKeepsUp = 0.95 // a step passes only if the receiver got this share of -b
+	// udpSocketBufMiB is flowscope's UDP socket buffer size
+	// (engine.udpSocketBuffer), for the description.
+	udpSocketBufMiB = 4
 )
 
 // udpMeasure is a UDP test's end.sum_received (and sum_sent) numbers.
@@ -70,7 +73,9 @@ func parseUDPJSON(c clientResult) (udpMeasure, error) {
 // udpSearch is one tool's bisection.
 type udpSearch struct {
 	t      *tool
-	lo, hi float64 // bit/s; lo passed (or is the floor), hi failed (or is the ceiling)
+	label  string   // the row's name
+	extra  []string // client arguments beyond the common ones
+	lo, hi float64  // bit/s; lo passed (or is the floor), hi failed (or is the ceiling)
 	steps  []udpStep
 }
 
@@ -121,15 +126,20 @@ func runUDPMax(ctx context.Context, cfg config, sc scenario, log io.Writer) *tab
 				"(else the sender could not keep up); the next step goes up after a pass, down otherwise.",
 				udpLen, fmtSecs(cfg.udpStepSecs), "100 Mbit/s", "20 Gbit/s", cfg.udpSteps, fmtSecs(cfg.udpStepSecs), udpKeepsUp*100),
 			"Result: the highest rate the receiver got in any step without loss. iperf2 is not part of this scenario.",
+			fmt.Sprintf("flowscope sets %d MiB UDP socket buffers (SO_SNDBUF/SO_RCVBUF, capped by net.core.rmem_max/wmem_max); "+
+				"iperf3 keeps the defaults unless given -w, so \"iperf3 -w 4M\" (the same search with -w 4M) is a control for the buffer size.",
+				udpSocketBufMiB),
 		},
 		columns: []string{"tool", "zero-loss Gbit/s (receiver)", "at -b", "steps: -b → received Gbit/s (lost datagrams)", "others' load % (max)", "flowscope / tool"},
 		right:   4,
 	}
 	var searches []*udpSearch
-	for _, name := range []string{"flowscope", "iperf3"} {
-		if t := findTool(cfg, name); t != nil {
-			searches = append(searches, &udpSearch{t: t, lo: udpLo, hi: udpHi})
-		}
+	if t := findTool(cfg, "flowscope"); t != nil {
+		searches = append(searches, &udpSearch{t: t, label: t.name, lo: udpLo, hi: udpHi})
+	}
+	if t := findTool(cfg, "iperf3"); t != nil {
+		searches = append(searches, &udpSearch{t: t, label: t.name, lo: udpLo, hi: udpHi},
+			&udpSearch{t: t, label: "iperf3 -w 4M", extra: []string{"-w", "4M"}, lo: udpLo, hi: udpHi})
 	}
 	if len(searches) == 0 {
 		tb.notes = append(tb.notes, "skipped: needs flowscope or iperf3 in -tools")
@@ -143,9 +153,9 @@ func runUDPMax(ctx context.Context, cfg config, sc scenario, log io.Writer) *tab
 				break
 			}
 			target := u.next()
-			label := fmt.Sprintf("[%s %d/%d] %-9s -b %-7s", sc.name, i, cfg.udpSteps, u.t.name, fmtRate(target))
+			label := fmt.Sprintf("[%s %d/%d] %-12s -b %-7s", sc.name, i, cfg.udpSteps, u.label, fmtRate(target))
 			m, li, err := retryBusy(ctx, cfg, log, label, func() (udpMeasure, float64, string, error) {
-				return udpRun(ctx, u.t, target, secs, testTime)
+				return udpRun(ctx, u.t, target, secs, testTime, u.extra)
 			})
 			u.record(udpStep{target: target, m: m, err: err, load: li})
 		}
@@ -154,18 +164,18 @@ func runUDPMax(ctx context.Context, cfg config, sc scenario, log io.Writer) *tab
 	for _, u := range searches {
 		bps, _, ok := u.best()
 		if ok {
-			bests[u.t.name] = bps
+			bests[u.label] = bps
 		}
 	}
 	for _, u := range searches {
-		row := []string{u.t.name, "", "", "", "", ""}
+		row := []string{u.label, "", "", "", "", ""}
 		var steps []string
 		maxLoad := -1.0
 		for _, s := range u.steps {
 			maxLoad = max(maxLoad, s.load.max())
 			if s.err != nil {
 				steps = append(steps, fmt.Sprintf("%s → failed", fmtGbps(s.target)))
-				tb.notes = append(tb.notes, fmt.Sprintf("%s -b %s: %v", u.t.name, fmtRate(s.target), s.err))
+				tb.notes = append(tb.notes, fmt.Sprintf("%s -b %s: %v", u.label, fmtRate(s.target), s.err))
 				continue
 			}
 			mark := ""
@@ -174,7 +184,7 @@ func runUDPMax(ctx context.Context, cfg config, sc scenario, log io.Writer) *tab
 			}
 			steps = append(steps, fmt.Sprintf("%s → %s (%d%s)", fmtGbps(s.target), fmtGbps(s.m.recvBps), s.m.lost, mark))
 			if s.load.discarded > 0 {
-				tb.notes = append(tb.notes, fmt.Sprintf("%s -b %s: redone %d× because of others' load", u.t.name, fmtRate(s.target), s.load.discarded))
+				tb.notes = append(tb.notes, fmt.Sprintf("%s -b %s: redone %d× because of others' load", u.label, fmtRate(s.target), s.load.discarded))
 			}
 		}
 		row[3] = strings.Join(steps, ", ")
@@ -182,7 +192,7 @@ func runUDPMax(ctx context.Context, cfg config, sc scenario, log io.Writer) *tab
 		if bps, target, ok := u.best(); ok {
 			row[1] = fmtGbps(bps)
 			row[2] = fmtRate(target)
-			if fs, ok := bests["flowscope"]; ok && u.t.name == "flowscope" {
+			if fs, ok := bests["flowscope"]; ok && u.label == "flowscope" {
 				row[5] = "1"
 			} else if ok {
 				row[5] = fmt.Sprintf("%.2f", fs/bps)
@@ -197,12 +207,16 @@ func runUDPMax(ctx context.Context, cfg config, sc scenario, log io.Writer) *tab
 			tb.results = append(tb.results, fmt.Sprintf("Highest zero-loss rate: flowscope %s Gbit/s, iperf3 %s Gbit/s; flowscope / iperf3 = %.2f.",
 				fmtGbps(fs), fmtGbps(i3), fs/i3))
 		}
+		if i3w, ok2 := bests["iperf3 -w 4M"]; ok2 {
+			tb.results = append(tb.results, fmt.Sprintf("With the same 4 MiB buffers (iperf3 -w 4M): iperf3 %s Gbit/s; flowscope / iperf3 -w 4M = %.2f.",
+				fmtGbps(i3w), fs/i3w))
+		}
 	}
 	return tb
 }
 
 // udpRun runs one UDP test at target bit/s.
-func udpRun(ctx context.Context, t *tool, target float64, secs string, testTime time.Duration) (udpMeasure, float64, string, error) {
+func udpRun(ctx context.Context, t *tool, target float64, secs string, testTime time.Duration, extra []string) (udpMeasure, float64, string, error) {
 	srv, port, err := localServer(ctx, testTime+2*extraTimeout, func(port int) []string {
 		return t.serverArgs("127.0.0.1", port)
 	})
@@ -212,6 +226,7 @@ func udpRun(ctx context.Context, t *tool, target float64, secs string, testTime 
 	defer srv.stop()
 	argv := []string{t.bin, "-c", "127.0.0.1", "-p", strconv.Itoa(port), "-u", "-l", strconv.Itoa(udpLen),
 		"-b", fmtRate(target), "-t", secs, "-J"}
+	argv = append(argv, extra...)
 	h0 := markHost()
 	c := runClient(ctx, testTime+extraTimeout, argv)
 	su := srv.stop()
