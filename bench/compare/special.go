@@ -319,7 +319,7 @@ func printTable(w io.Writer, md bool, columns []string, right int, rows [][]stri
 // results and notes.
 func printSpecial(w io.Writer, md bool, t *table) {
 	if md {
-		fmt.Fprintf(w, "\n#### %s\n\n", t.name)
+		fmt.Fprintf(w, "\n### %s\n\n", t.name)
 		for _, d := range t.desc {
 			fmt.Fprintf(w, "%s  \n", d)
 		}

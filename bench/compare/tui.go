@@ -169,8 +169,13 @@ func runTUI(ctx context.Context, cfg config, sc scenario, log io.Writer) *table 
 			cpu.fmtMed("%.2f"), tm.fmtMed("%.2f"), fmtLoad(c.maxLoad)})
 	}
 	if meds[0] > 0 && meds[1] > 0 {
-		tb.results = append(tb.results, fmt.Sprintf("Receiver throughput with the TUI: %.1f vs %.1f Gbit/s headless, a loss of %.1f %% (medians).",
-			meds[0], meds[1], 100*(1-meds[0]/meds[1])))
+		loss := 100 * (1 - meds[0]/meds[1])
+		what := fmt.Sprintf("a loss of %.1f %%", loss)
+		if loss < 0 {
+			what = fmt.Sprintf("%.1f %% more with the TUI (no loss)", -loss)
+		}
+		tb.results = append(tb.results, fmt.Sprintf("Receiver throughput with the TUI: %.1f vs %.1f Gbit/s headless (medians), %s.",
+			meds[0], meds[1], what))
 	}
 	return tb
 }
