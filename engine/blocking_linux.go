@@ -55,6 +55,9 @@ func (f *flow) sendBlocking(buf []byte, limit *byteLimit) error {
 	}
 	defer unix.Close(fd)
 	for !f.stopping.Load() {
+		if !f.pace() {
+			return nil
+		}
 		for off := 0; off < len(buf); {
 			n, err := unix.Write(fd, buf[off:])
 			if n > 0 {

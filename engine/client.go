@@ -627,6 +627,9 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 		if err == nil {
 			_ = conn.(*net.TCPConn).SetNoDelay(cfg.NoDelay) // iperf3 leaves Nagle on unless -N
 			f, err = newFlow(idx, dir, conn.(*net.TCPConn), len(wire.EncodeCookie(cookie))+boolInt(roles)*wire.StreamHeaderSize)
+			if err == nil && dir == Send {
+				f.rate = cfg.Rate
+			}
 		}
 		mu.Lock()
 		defer mu.Unlock()

@@ -165,3 +165,27 @@ func checkSums(t *testing.T, rec *recorder) {
 		prevEnd = s.End
 	}
 }
+
+// TestTCPRateLimit: -b holds a TCP sender to its rate in the program, so
+// the counters match what the receiver gets and the test ends on time.
+func TestTCPRateLimit(t *testing.T) {
+	ts := startServer(t, ServerConfig{})
+	cfg := clientConfig(ts, 2, 2*time.Second)
+	cfg.Rate = 50_000_000
+	begin := time.Now()
+	_, end, err := runClient(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 4*time.Second {
+		t.Errorf("a 2 s rate-limited test took %v", took)
+	}
+	for _, s := range end.Streams {
+		bps := float64(s.PeerBytes) * 8 / s.PeerSeconds
+		if bps > 1.1*float64(cfg.Rate) || bps < 0.8*float64(cfg.Rate) {
+			t.Errorf("stream %d: receiver got %.1f Mbit/s for -b 50M", s.ID, bps/1e6)
+		}
+	}
+	checkConservation(t, end)
+	<-ts.ends
+}

@@ -39,6 +39,10 @@ type flow struct {
 	// forceStop: stop even in the middle of a block (a blocking sender
 	// otherwise finishes the block it is writing).
 	forceStop atomic.Bool
+	// rate, for a TCP sender with -b: bit/s the program writes at (the
+	// kernel paces the wire too, SO_MAX_PACING_RATE). 0: as fast as it can.
+	rate  uint64
+	start time.Time // when the sender began, for its rate schedule
 	// blocking (few flows): a TCP sender writes with blocking write(2) on
 	// its own OS thread, a TCP receiver asks to be woken per recvLowWater
 	// bytes; otherwise both go through the Go poller as they come.
@@ -161,6 +165,9 @@ func (f *flow) run(buf []byte, limit *byteLimit) {
 
 func (f *flow) send(buf []byte, limit *byteLimit) error {
 	for !f.stopping.Load() {
+		if !f.pace() {
+			return nil
+		}
 		n, err := f.conn.Write(buf)
 		f.bytes.Add(uint64(n))
 		if err != nil {
@@ -176,11 +183,39 @@ func (f *flow) send(buf []byte, limit *byteLimit) error {
 	return nil
 }
 
+// pace holds a rate-limited TCP sender to its schedule: the next block
+// goes out when the bytes written so far are due. Without it the writes
+// run ahead into the socket buffers (the kernel's pacing only shapes the
+// wire), the counters overstate the rate, and the end of a test would
+// wait for megabytes to drain. It returns false when the flow is stopping.
+func (f *flow) pace() bool {
+	if f.rate == 0 {
+		return true
+	}
+	if f.start.IsZero() {
+		f.start = time.Now()
+	}
+	due := f.start.Add(time.Duration(float64(f.bytes.Load()) * 8 / float64(f.rate) * float64(time.Second)))
+	for {
+		if f.stopping.Load() {
+			return false
+		}
+		wait := time.Until(due)
+		if wait <= 0 {
+			return true
+		}
+		time.Sleep(min(wait, 50*time.Millisecond)) // wakes often enough to see a stop
+	}
+}
+
 // sendFile is send with sendfile(2) from the payload file (-Z): the
 // kernel moves the bytes, the process does not copy them.
 func (f *flow) sendFile(limit *byteLimit) error {
 	defer f.zc.Close()
 	for !f.stopping.Load() {
+		if !f.pace() {
+			return nil
+		}
 		if _, err := f.zc.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("stream %d: rewind payload: %w", f.id, err)
 		}

@@ -781,6 +781,9 @@ func (t *serverTest) acceptTCP(ctx context.Context, p *wire.Params, n int, sendR
 		f, err := newFlow(idx, dir, conn, 0)
 		if err == nil {
 			err = o.apply(f.raw)
+			if dir == Send {
+				f.rate = sendRate
+			}
 		}
 		if err != nil {
 			for _, c := range slots {
