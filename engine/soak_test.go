@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -57,9 +58,14 @@ func TestSoak(t *testing.T) {
 	for range 10 { // warm up pools and lazily started runtime goroutines
 		run()
 	}
-	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
+	g0, fd0, rss0 := runtime.NumGoroutine(), openFDs(t), residentMiB(t)
 	for range 200 {
 		run()
+	}
+	// Memory: loosely, a leak of even 100 KiB per test would show.
+	runtime.GC()
+	if rss := residentMiB(t); rss > rss0+20 {
+		t.Errorf("after 200 tests RSS grew from %d MiB to %d MiB", rss0, rss)
 	}
 	// Closed sockets and finished goroutines may take a moment to go.
 	deadline := time.Now().Add(5 * time.Second)
@@ -73,4 +79,18 @@ func TestSoak(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// residentMiB is this process's resident memory in MiB (from /proc).
+func residentMiB(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skip("no /proc/self/statm")
+	}
+	var size, resident int
+	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
+		t.Fatal(err)
+	}
+	return resident * os.Getpagesize() >> 20
 }
