@@ -367,15 +367,7 @@ func (m *Model) fleetListKey(k tea.KeyMsg) tea.Cmd {
 	page := max(1, m.rowsH)
 	d := 1
 	switch {
-	case key.Matches(k, km.Sort):
-		m.sort = (m.sort + 1) % numSortKeys
-		m.cursor, m.offset = 0, 0
-	case key.Matches(k, km.Reverse):
-		m.reverse = !m.reverse
-		m.cursor, m.offset = 0, 0
-	case key.Matches(k, km.Filter):
-		m.filter = !m.filter
-		m.cursor, m.offset = 0, 0
+	case m.orderKeys(k):
 	case key.Matches(k, km.Back):
 		m.filter = false
 	case key.Matches(k, km.Findings):

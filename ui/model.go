@@ -720,19 +720,29 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 	return m.listKey(k)
 }
 
-// common keys of the list and the map: sorting, filtering, views.
-func (m *Model) viewKeys(k tea.KeyMsg) bool {
+// orderKeys handles the keys that change the list's order or filter
+// (and so start it from the top); it reports whether k was one.
+func (m *Model) orderKeys(k tea.KeyMsg) bool {
 	km := &m.keys
 	switch {
 	case key.Matches(k, km.Sort):
 		m.sort = (m.sort + 1) % numSortKeys
-		m.cursor, m.offset = 0, 0
 	case key.Matches(k, km.Reverse):
 		m.reverse = !m.reverse
-		m.cursor, m.offset = 0, 0
 	case key.Matches(k, km.Filter):
 		m.filter = !m.filter
-		m.cursor, m.offset = 0, 0
+	default:
+		return false
+	}
+	m.cursor, m.offset = 0, 0
+	return true
+}
+
+// common keys of the list and the map: sorting, filtering, views.
+func (m *Model) viewKeys(k tea.KeyMsg) bool {
+	km := &m.keys
+	switch {
+	case m.orderKeys(k):
 	case key.Matches(k, km.Detail):
 		m.updateOrder()
 		if m.count() > 0 {
