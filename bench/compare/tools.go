@@ -75,42 +75,30 @@ type toolConfig struct {
 }
 
 func flowscopeTool(bin string, tc toolConfig) *tool {
-	return &tool{
-		name: "flowscope",
-		bin:  bin,
-		na: func(sc scenario) string {
-			if sc.zerocopy && !tc.fsZeroCp {
-				return "flowscope has no -Z yet"
-			}
-			return ""
-		},
-		serverArgs: func(host string, port int) []string {
-			return []string{bin, "-s", "-B", host, "-p", strconv.Itoa(port)}
-		},
-		clientArgs: func(host string, port int, sc scenario) []string {
-			a := []string{bin, "-c", host, "-p", strconv.Itoa(port),
-				"-P", strconv.Itoa(sc.parallel), "-t", tc.seconds, "-C", tc.cc, "-J"}
-			if sc.zerocopy {
-				a = append(a, "-Z")
-			}
-			return a
-		},
-		parse: func(_ context.Context, c clientResult, _ *server, _ scenario) (measure, error) {
-			return parseIperf3JSON(c, tc.cc)
-		},
-	}
+	return iperf3Like("flowscope", bin, tc, func(sc scenario) string {
+		if sc.zerocopy && !tc.fsZeroCp {
+			return "flowscope has no -Z yet"
+		}
+		return ""
+	})
 }
 
 func iperf3Tool(bin string, tc toolConfig) *tool {
+	return iperf3Like("iperf3", bin, tc, func(sc scenario) string {
+		if sc.parallel > 128 {
+			return "iperf3 allows at most -P 128"
+		}
+		return ""
+	})
+}
+
+// iperf3Like is a tool with iperf3's command line and -J document, as
+// flowscope and iperf3 both are; na says which scenarios it cannot run.
+func iperf3Like(name, bin string, tc toolConfig, na func(scenario) string) *tool {
 	return &tool{
-		name: "iperf3",
+		name: name,
 		bin:  bin,
-		na: func(sc scenario) string {
-			if sc.parallel > 128 {
-				return "iperf3 allows at most -P 128"
-			}
-			return ""
-		},
+		na:   na,
 		serverArgs: func(host string, port int) []string {
 			return []string{bin, "-s", "-B", host, "-p", strconv.Itoa(port)}
 		},
