@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,25 +110,7 @@ func TestBlackholeStall(t *testing.T) {
 	startServer(t, tp.Server, port, 90*time.Second)
 
 	// Wait for 2 s of data in the interval events rather than sleeping.
-	twoSeconds := make(chan struct{})
-	var once sync.Once
-	onLine := func(line string) {
-		var ev struct {
-			Event string `json:"event"`
-			Data  struct {
-				Sum struct {
-					End   float64 `json:"end"`
-					Bytes uint64  `json:"bytes"`
-				} `json:"sum"`
-			} `json:"data"`
-		}
-		if json.Unmarshal([]byte(line), &ev) != nil || ev.Event != "interval" {
-			return
-		}
-		if ev.Data.Sum.End >= 2 && ev.Data.Sum.Bytes > 0 {
-			once.Do(func() { close(twoSeconds) })
-		}
-	}
+	twoSeconds, onLine := dataFor(2)
 	cli := startFlowscope(t, "client", tp.Client, procOpts{timeout: 60 * time.Second, onStdoutLine: onLine},
 		"-c", tp.ServerAddr, "-p", fmt.Sprint(port), "-P", "4", "-t", "20", "-i", "0.5",
 		"--stall-timeout", "3", "--json-stream")

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -87,22 +86,7 @@ func TestLinkDownMidTest(t *testing.T) {
 	}
 
 	// Data flows once an interval event ending at ≥ 1 s carries bytes.
-	flowing := make(chan struct{})
-	var once sync.Once
-	onLine := func(line string) {
-		var ev struct {
-			Event string `json:"event"`
-			Data  struct {
-				Sum struct {
-					End   float64 `json:"end"`
-					Bytes uint64  `json:"bytes"`
-				} `json:"sum"`
-			} `json:"data"`
-		}
-		if json.Unmarshal([]byte(line), &ev) == nil && ev.Event == "interval" && ev.Data.Sum.End >= 1 && ev.Data.Sum.Bytes > 0 {
-			once.Do(func() { close(flowing) })
-		}
-	}
+	flowing, onLine := dataFor(1)
 	cli := startFlowscope(t, "client", tp.Client, procOpts{timeout: 60 * time.Second, onStdoutLine: onLine},
 		"-c", tp.ServerAddr, "-p", fmt.Sprint(linkPort), "-t", "30", "-i", "0.5",
 		"--stall-timeout", fmt.Sprint(clientStall.Seconds()), "--json-stream")
