@@ -22,6 +22,7 @@ func TestIperf3OptionMatrix(t *testing.T) {
 		{"-c h --extra-data x=1", func(o *options) bool { return o.cfg.ExtraData == "x=1" }},
 		{"-c h --get-server-output", func(o *options) bool { return o.cfg.GetServerOutput }},
 		{"-c h -Z", func(o *options) bool { return o.cfg.ZeroCopy }},
+		{"-c h --skip-rx-copy", func(o *options) bool { return o.cfg.SkipRxCopy }},
 		{"-c h --cport 40000", func(o *options) bool { return o.cfg.CPort == 40000 }},
 		{"-c h -S 0x34", func(o *options) bool { return o.cfg.TOS == 52 }},
 		{"-c h -S 064", func(o *options) bool { return o.cfg.TOS == 52 }},

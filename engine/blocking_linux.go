@@ -3,57 +3,120 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// blockingSliceTimeout bounds one blocking write, so a sender notices it
-// should stop.
-const blockingSliceTimeout = 20 * time.Millisecond
+// ioSlice bounds one blocking read, write or sendfile on an owned socket,
+// so its goroutine notices within this long that it should stop.
+const ioSlice = 20 * time.Millisecond
 
-// blockingFD returns a blocking duplicate of the flow's socket whose
-// writes give up after blockingSliceTimeout. The duplicate shares the open
-// file description, so the Go runtime's descriptor turns blocking too:
-// only this flow's goroutine may use the socket for I/O afterwards.
-func (f *flow) blockingFD() (int, error) {
+// ownedSocket is a TCP socket taken out of Go's network poller: a blocking
+// descriptor that one flow's goroutine reads or writes with plain system
+// calls on an OS thread of its own, as iperf2 runs a thread per flow.
+//
+// Why: with a handful of fast flows, the poller costs more than the copy.
+// Even a blocking duplicate of a pollable socket stays registered with the
+// runtime's epoll, which then wakes a thread for every segment or ACK that
+// arrives (tens of thousands of wake-ups a second per flow); closing the Go
+// connection after duplicating the descriptor removes that registration.
+//
+// The descriptor is closed only by close, after the flow's goroutine has
+// ended; Control (TCP_INFO for the sampler) is safe at any time and fails
+// with net.ErrClosed afterwards.
+type ownedSocket struct {
+	mu sync.RWMutex
+	fd int // -1 once closed
+}
+
+// Control calls fn with the descriptor, as syscall.RawConn does.
+func (s *ownedSocket) Control(fn func(fd uintptr)) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.fd < 0 {
+		return net.ErrClosed
+	}
+	fn(uintptr(s.fd))
+	return nil
+}
+
+// Read calls fn once with the descriptor (it is blocking: there is nothing
+// to wait for), to satisfy syscall.RawConn.
+func (s *ownedSocket) Read(fn func(fd uintptr) bool) error {
+	return s.Control(func(fd uintptr) { fn(fd) })
+}
+
+// Write calls fn once with the descriptor, to satisfy syscall.RawConn.
+func (s *ownedSocket) Write(fn func(fd uintptr) bool) error {
+	return s.Control(func(fd uintptr) { fn(fd) })
+}
+
+// shutdown shuts down one or both directions (unix.SHUT_*); a goroutine
+// blocked in the socket returns at once.
+func (s *ownedSocket) shutdown(how int) {
+	_ = s.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), how) })
+}
+
+// close closes the descriptor; call it once no goroutine uses it.
+func (s *ownedSocket) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd >= 0 {
+		_ = unix.Close(s.fd)
+		s.fd = -1
+	}
+}
+
+// detach moves the flow's TCP socket out of Go's poller into an
+// ownedSocket (see there); conn is closed then, and every use of the socket
+// goes through f.own (and f.raw, which points to it). It is best effort: if
+// the descriptor cannot be duplicated (a tight RLIMIT_NOFILE, say) the flow
+// stays with the poller.
+func (f *flow) detach() {
 	var fd int
 	var serr error
 	err := f.raw.Control(func(s uintptr) {
-		fd, serr = unix.Dup(int(s))
+		fd, serr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
 	})
-	if err == nil {
-		err = serr
+	if err != nil || serr != nil {
+		return
 	}
-	if err != nil {
-		return -1, fmt.Errorf("dup socket: %w", err)
+	tv := unix.NsecToTimeval(ioSlice.Nanoseconds())
+	if unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) != nil ||
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv) != nil ||
+		unix.SetNonblock(fd, false) != nil {
+		_ = unix.SetNonblock(fd, true) // the poller's descriptor shares the flag
+		_ = unix.Close(fd)
+		return
 	}
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("set blocking: %w", err)
+	if f.dir == Recv {
+		// With few fast flows, waking the reader for every segment costs
+		// more than the copy: wake it when recvLowWater bytes are there
+		// (EOF still wakes it at once). The kernel caps this at half the
+		// receive buffer.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVLOWAT, recvLowWater)
 	}
-	tv := unix.NsecToTimeval(blockingSliceTimeout.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("set SO_SNDTIMEO: %w", err)
-	}
-	return fd, nil
+	f.peer = f.conn.RemoteAddr()
+	f.local = f.conn.LocalAddr()
+	// The socket stays open through fd; closing the Go side deregisters it
+	// from the runtime's epoll.
+	_ = f.conn.Close()
+	f.own = &ownedSocket{fd: fd}
+	f.raw = f.own
 }
 
-// sendBlocking is send with blocking write(2) on an OS thread of its own,
-// as iperf2 runs a thread per flow: a full socket buffer puts the thread
-// to sleep in the kernel instead of a round trip through the Go poller,
-// which is measurably faster with a few fast flows. Each block is written
-// whole (a stock peer reads block by block) unless the stop is forced.
-func (f *flow) sendBlocking(buf []byte, limit *byteLimit) error {
+// sendOwned writes the payload with blocking write(2) on a locked OS
+// thread: a full socket buffer puts the thread to sleep in the kernel. Each
+// block is written whole (a stock peer reads block by block) unless the
+// stop is forced.
+func (f *flow) sendOwned(buf []byte, limit *byteLimit) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	fd, err := f.blockingFD()
-	if err != nil {
-		return f.send(buf, limit) // fall back to the poller
-	}
-	defer unix.Close(fd)
+	fd := f.own.fd // valid until close, which waits for this goroutine
 	for !f.stopping.Load() {
 		if !f.pace() {
 			return nil
@@ -64,16 +127,8 @@ func (f *flow) sendBlocking(buf []byte, limit *byteLimit) error {
 				off += n
 				f.bytes.Add(uint64(n))
 			}
-			switch {
-			case err == nil:
-			case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
-				if f.forceStop.Load() {
-					return nil
-				}
-			case f.stopping.Load():
-				return nil
-			default:
-				return fmt.Errorf("stream %d: write: %w", f.id, err)
+			if stop, err := f.sendErr(err); stop {
+				return err
 			}
 		}
 		if limit != nil && limit.add(len(buf)) {
@@ -81,4 +136,92 @@ func (f *flow) sendBlocking(buf []byte, limit *byteLimit) error {
 		}
 	}
 	return nil
+}
+
+// sendErr sorts out an error from a blocking send: whether the sender
+// stops, and with which error (nil for an ordinary stop).
+func (f *flow) sendErr(err error) (stop bool, _ error) {
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+		return f.forceStop.Load(), nil // a slice ended: go on unless forced
+	case f.stopping.Load():
+		return true, nil
+	default:
+		return true, fmt.Errorf("stream %d: write: %w", f.id, err)
+	}
+}
+
+// sendFileOwned is sendOwned with sendfile(2) from the payload file (-Z):
+// the kernel moves the bytes, the process does not copy them. blockLen is
+// the block size; the file holds whole blocks.
+func (f *flow) sendFileOwned(blockLen int, limit *byteLimit) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer f.zc.Close()
+	st, err := f.zc.Stat()
+	if err != nil {
+		return fmt.Errorf("stream %d: payload file: %w", f.id, err)
+	}
+	size := st.Size()
+	src := int(f.zc.Fd())
+	fd := f.own.fd
+	var off int64
+	for {
+		if off == size {
+			off = 0
+		}
+		if off%int64(blockLen) == 0 && (f.stopping.Load() || !f.pace()) {
+			return nil
+		}
+		n, err := unix.Sendfile(fd, src, &off, int(size-off)) // advances off
+		if n > 0 {
+			f.bytes.Add(uint64(n))
+			if limit != nil && limit.add(n) {
+				return nil
+			}
+		}
+		if stop, err := f.sendErr(err); stop {
+			return err
+		}
+	}
+}
+
+// recvOwned reads with blocking read(2) on a locked OS thread until EOF,
+// an error, or the flow is stopped.
+func (f *flow) recvOwned(buf []byte, limit *byteLimit) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fd := f.own.fd
+	for {
+		var n int
+		var err error
+		if f.skipCopy {
+			n, _, err = unix.Recvfrom(fd, buf, unix.MSG_TRUNC) // dropped, not copied
+		} else {
+			n, err = unix.Read(fd, buf)
+		}
+		switch {
+		case n > 0:
+			f.bytes.Add(uint64(n))
+			if limit != nil {
+				limit.add(n)
+			}
+		case err == nil: // n == 0: the peer's orderly end, or our shutdown
+			if f.stopping.Load() {
+				return nil
+			}
+			f.eof = true
+			return nil
+		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+			if f.stopping.Load() {
+				return nil
+			}
+		case f.stopping.Load():
+			return nil
+		default:
+			return fmt.Errorf("stream %d: read: %w", f.id, err)
+		}
+	}
 }

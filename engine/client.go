@@ -238,7 +238,7 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	smp.roleCheck = ext == nil && cfg.Bidir
 	cpu := readCPU()
 	t0 := time.Now()
-	if err := flows.start(newPayload(cfg.BlockSize, cfg.RepeatingPayload), cfg.BlockSize, limit, cfg.ZeroCopy); err != nil {
+	if err := flows.start(newPayload(cfg.BlockSize, cfg.RepeatingPayload), cfg.BlockSize, limit, cfg.ZeroCopy, cfg.SkipRxCopy); err != nil {
 		return c.endFromFlows(flows, smp, cpu, congestion), err
 	}
 	smp.begin(t0)
@@ -526,6 +526,7 @@ func (c *Client) wireParams() *wire.Params {
 		GetServerOutput: cfg.GetServerOutput,
 		RepeatingLoad:   cfg.RepeatingPayload,
 		ZeroCopy:        cfg.ZeroCopy,
+		SkipRxCopy:      cfg.SkipRxCopy,
 		DontFragment:    cfg.DontFragment,
 	}
 	if cfg.ServerAffinity >= 0 {
@@ -570,6 +571,8 @@ func (c *Client) testParams() TestParams {
 		Window:      cfg.Window,
 		Congestion:  cfg.Congestion,
 		Interval:    cfg.Interval,
+		ZeroCopy:    cfg.ZeroCopy,
+		SkipRxCopy:  cfg.SkipRxCopy,
 	}
 }
 

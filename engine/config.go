@@ -100,7 +100,11 @@ type Config struct {
 
 	// Sending, as iperf3's -Z, --fq-rate, --repeating-payload and the
 	// burst of -b RATE/BURST; both sides honour them for their senders.
-	ZeroCopy         bool
+	ZeroCopy bool
+	// SkipRxCopy: TCP receivers (this side's, and a flowscope server's)
+	// read with MSG_TRUNC, so the kernel drops the data instead of copying
+	// it into the program (iperf3 3.13's --skip-rx-copy).
+	SkipRxCopy       bool
 	FQRate           uint64 // bit/s, SO_MAX_PACING_RATE
 	RepeatingPayload bool
 	Burst            int
@@ -184,6 +188,8 @@ func (c *Config) Validate() error {
 		return errors.New("block count and burst must not be negative")
 	case c.ZeroCopy && c.UDP:
 		return errors.New("-Z applies to TCP only")
+	case c.SkipRxCopy && c.UDP:
+		return errors.New("--skip-rx-copy applies to TCP only")
 	case c.ConnectConcurrency < 1:
 		return fmt.Errorf("connect concurrency %d must be at least 1", c.ConnectConcurrency)
 	}

@@ -101,6 +101,10 @@ type TestParams struct {
 	FQRate    uint64
 	Title     string
 	ExtraData string
+	// ZeroCopy: senders use sendfile(2) (-Z). SkipRxCopy: receivers were
+	// asked to drop the data with MSG_TRUNC instead of copying it
+	// (--skip-rx-copy); a stock iperf3 3.12 server ignores the request.
+	ZeroCopy, SkipRxCopy bool
 }
 
 // UDPStats are a UDP stream's datagram counts, for one interval (in a

@@ -33,6 +33,12 @@ type flow struct {
 	udp  *udpFlow        // UDP state; nil for TCP
 	zc   *os.File        // -Z: the payload, sent with sendfile(2); nil otherwise
 	peer net.Addr        // the remote address, where conn does not know it
+	// own: the TCP socket, moved out of Go's poller for blocking I/O on a
+	// thread of its own (few flows); conn is closed then. nil otherwise.
+	own   *ownedSocket
+	local net.Addr // the local address, once conn is closed
+	// skipCopy: a TCP receiver reads with MSG_TRUNC (--skip-rx-copy).
+	skipCopy bool
 
 	bytes    atomic.Uint64 // bytes written (Send) or read (Recv)
 	stopping atomic.Bool
@@ -41,16 +47,12 @@ type flow struct {
 	forceStop atomic.Bool
 	// rate, for a TCP sender with -b: bit/s the program writes at (the
 	// kernel paces the wire too, SO_MAX_PACING_RATE). 0: as fast as it can.
-	rate  uint64
-	start time.Time // when the sender began, for its rate schedule
-	// blocking (few flows): a TCP sender writes with blocking write(2) on
-	// its own OS thread, a TCP receiver asks to be woken per recvLowWater
-	// bytes; otherwise both go through the Go poller as they come.
-	blocking bool
-	done     chan struct{}
-	started  bool  // run was launched; done will close
-	err      error // set before done is closed
-	eof      bool  // receiver saw the peer's orderly end
+	rate    uint64
+	start   time.Time // when the sender began, for its rate schedule
+	done    chan struct{}
+	started bool  // run was launched; done will close
+	err     error // set before done is closed
+	eof     bool  // receiver saw the peer's orderly end
 
 	// sampler-owned state, touched only by the sampler under its lock
 	s flowStats
@@ -96,6 +98,14 @@ func (f *flow) remoteAddr() net.Addr {
 		return f.peer
 	}
 	return f.conn.RemoteAddr()
+}
+
+// localAddr is the socket's local address.
+func (f *flow) localAddr() net.Addr {
+	if f.local != nil {
+		return f.local
+	}
+	return f.conn.LocalAddr()
 }
 
 // readTCPInfo reads the flow's TCP_INFO; UDP flows have none.
@@ -152,12 +162,16 @@ func (f *flow) run(buf []byte, limit *byteLimit) {
 		f.err = f.udpSend(buf, limit)
 	case f.udp != nil:
 		f.err = f.udpRecv(buf, limit)
+	case f.dir == Send && f.zc != nil && f.own != nil:
+		f.err = f.sendFileOwned(len(buf), limit)
 	case f.dir == Send && f.zc != nil:
 		f.err = f.sendFile(limit)
-	case f.dir == Send && f.blocking:
-		f.err = f.sendBlocking(buf, limit)
+	case f.dir == Send && f.own != nil:
+		f.err = f.sendOwned(buf, limit)
 	case f.dir == Send:
 		f.err = f.send(buf, limit)
+	case f.own != nil:
+		f.err = f.recvOwned(buf, limit)
 	default:
 		f.err = f.recv(buf, limit)
 	}
@@ -235,16 +249,14 @@ func (f *flow) sendFile(limit *byteLimit) error {
 }
 
 func (f *flow) recv(buf []byte, limit *byteLimit) error {
-	if f.blocking && f.raw != nil {
-		// With few fast flows, waking the reader for every segment costs
-		// more than the copy: wake it when 64 KiB are there (EOF still
-		// wakes it at once). The kernel caps this at half the buffer.
-		_ = f.raw.Control(func(fd uintptr) {
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, recvLowWater)
-		})
-	}
 	for {
-		n, err := f.conn.Read(buf)
+		var n int
+		var err error
+		if f.skipCopy {
+			n, err = f.readTrunc(buf)
+		} else {
+			n, err = f.conn.Read(buf)
+		}
 		f.bytes.Add(uint64(n))
 		if limit != nil && n > 0 {
 			limit.add(n)
@@ -260,6 +272,25 @@ func (f *flow) recv(buf []byte, limit *byteLimit) error {
 			return fmt.Errorf("stream %d: read: %w", f.id, err)
 		}
 	}
+}
+
+// readTrunc is conn.Read with MSG_TRUNC through the poller: the kernel
+// drops up to len(buf) bytes without copying them (the buffer only gives
+// the size). It returns io.EOF at the peer's end, as Read does.
+func (f *flow) readTrunc(buf []byte) (n int, err error) {
+	rerr := f.raw.Read(func(fd uintptr) bool {
+		n, _, err = unix.Recvfrom(int(fd), buf, unix.MSG_TRUNC)
+		return !errors.Is(err, unix.EAGAIN)
+	})
+	switch {
+	case rerr != nil:
+		return 0, rerr
+	case err != nil:
+		return 0, err
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // blockBoundaryGrace bounds how long a sender to a stock peer may take to
@@ -283,7 +314,7 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 type flowSet []*flow
 
 // maxBlockingFlows: tests with at most this many flows give each TCP
-// sender an OS thread of its own and blocking writes.
+// flow an OS thread of its own and blocking I/O (see ownedSocket).
 const maxBlockingFlows = 64
 
 // recvLowWater is SO_RCVLOWAT for TCP receivers when a test has few flows.
@@ -293,8 +324,9 @@ const recvLowWater = 64 << 10
 const bigReadBuffer = 512 << 10
 
 // start launches every flow's goroutine. With zeroCopy, TCP senders send
-// the payload with sendfile(2) from an in-memory file instead of write(2).
-func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroCopy bool) error {
+// the payload with sendfile(2) from an in-memory file instead of write(2);
+// with skipCopy, TCP receivers let the kernel drop what they read.
+func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroCopy, skipCopy bool) error {
 	if zeroCopy {
 		if err := fs.openZeroCopy(sendBuf); err != nil {
 			return err
@@ -306,10 +338,17 @@ func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroC
 	if recvBufSize < bigReadBuffer && len(fs) <= 64 && (len(fs) == 0 || fs[0].udp == nil) {
 		recvBufSize = bigReadBuffer
 	}
-	blocking := len(fs) <= maxBlockingFlows
+	if len(fs) <= maxBlockingFlows {
+		for _, f := range fs {
+			if f.tcp == nil {
+				continue
+			}
+			f.detach()
+		}
+	}
 	for _, f := range fs {
 		f.started = true
-		f.blocking = blocking && f.tcp != nil && f.zc == nil
+		f.skipCopy = skipCopy && f.tcp != nil && f.dir == Recv
 		if f.dir == Send {
 			go f.run(sendBuf, limit)
 		} else {
@@ -330,8 +369,10 @@ func (fs flowSet) stopSenders(drain bool) {
 		if f.dir == Send {
 			f.stopping.Store(true)
 			if drain {
-				f.forceStop.Store(true)
-				_ = f.conn.SetWriteDeadline(now)
+				f.forceStop.Store(true) // an owned socket sees it within ioSlice
+				if f.own == nil {
+					_ = f.conn.SetWriteDeadline(now)
+				}
 			}
 		}
 	}
@@ -347,12 +388,18 @@ func (fs flowSet) stopSenders(drain bool) {
 			for _, g := range fs {
 				if g.dir == Send {
 					g.forceStop.Store(true)
-					_ = g.conn.SetWriteDeadline(time.Now())
+					if g.own == nil {
+						_ = g.conn.SetWriteDeadline(time.Now())
+					}
 				}
 			}
 			<-f.done
 		}
-		if drain && f.tcp != nil {
+		switch {
+		case !drain:
+		case f.own != nil:
+			f.own.shutdown(unix.SHUT_WR)
+		case f.tcp != nil:
 			_ = f.tcp.CloseWrite()
 		}
 	}
@@ -379,8 +426,10 @@ func (fs flowSet) stopReceivers() {
 	now := time.Now()
 	for _, f := range fs {
 		if f.dir == Recv {
-			f.stopping.Store(true)
-			_ = f.conn.SetReadDeadline(now)
+			f.stopping.Store(true) // an owned socket sees it within ioSlice
+			if f.own == nil {
+				_ = f.conn.SetReadDeadline(now)
+			}
 		}
 	}
 	for _, f := range fs {
@@ -395,11 +444,18 @@ func (fs flowSet) closeAll() {
 	for _, f := range fs {
 		f.stopping.Store(true)
 		f.forceStop.Store(true)
-		_ = f.conn.Close()
+		if f.own != nil {
+			f.own.shutdown(unix.SHUT_RDWR) // wakes its goroutine; closed below
+		} else {
+			_ = f.conn.Close()
+		}
 	}
 	for _, f := range fs {
 		if f.started {
 			<-f.done
+		}
+		if f.own != nil {
+			f.own.close()
 		}
 	}
 }
@@ -408,12 +464,14 @@ func (fs flowSet) closeAll() {
 // returns the congestion control the streams use ("" for UDP).
 func (fs flowSet) describe(start *Start) (congestion string) {
 	for _, f := range fs {
-		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.conn.LocalAddr(), Remote: f.remoteAddr()})
+		start.Streams = append(start.Streams, StreamInfo{ID: f.id, Dir: f.dir, Local: f.localAddr(), Remote: f.remoteAddr()})
 	}
 	if len(fs) == 0 {
 		return ""
 	}
-	if sc, ok := fs[0].conn.(syscall.Conn); ok {
+	if fs[0].raw != nil {
+		start.SndBuf, start.RcvBuf = bufSizes(fs[0].raw)
+	} else if sc, ok := fs[0].conn.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			start.SndBuf, start.RcvBuf = bufSizes(rc)
 		}

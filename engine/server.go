@@ -588,7 +588,7 @@ func (t *serverTest) run(ctx context.Context, emit func(Event)) (*End, error) {
 	}
 	cpu := readCPU()
 	t0 := time.Now()
-	if err := flows.start(newPayload(int(p.Len), p.RepeatingLoad), int(p.Len), nil, p.ZeroCopy && p.TCP); err != nil {
+	if err := flows.start(newPayload(int(p.Len), p.RepeatingLoad), int(p.Len), nil, p.ZeroCopy && p.TCP, p.SkipRxCopy && p.TCP); err != nil {
 		return nil, t.fail(wire.ErrFlowscopeParam, err)
 	}
 	smp.begin(t0)

@@ -138,6 +138,8 @@ func paramsFromWire(p *wire.Params) TestParams {
 		FQRate:     uint64(max(p.FQRate, 0)),
 		Title:      p.Title,
 		ExtraData:  p.ExtraData,
+		ZeroCopy:   p.ZeroCopy,
+		SkipRxCopy: p.SkipRxCopy && p.TCP,
 	}
 }
 

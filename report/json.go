@@ -233,6 +233,11 @@ type jsonExtras struct {
 	Peer string `json:"peer,omitempty"`
 	// ConnectTimeUS summarises the data connections' connect times (client).
 	ConnectTimeUS *jsonConnectTimes `json:"connect_time_us,omitempty"`
+	// SkipRxCopy is true when receivers dropped data with MSG_TRUNC
+	// instead of copying it (--skip-rx-copy); Note says more when a stock
+	// server was asked.
+	SkipRxCopy bool   `json:"skip_rx_copy,omitempty"`
+	Note       string `json:"note,omitempty"`
 	// Findings are the test's diagnoses: what happened, evidence, fix.
 	Findings []jsonFinding     `json:"findings"`
 	Streams  []jsonExtraStream `json:"streams,omitempty"`
@@ -748,6 +753,9 @@ func (d *doc) extras(e *engine.End) jsonExtras {
 		x.Peer = "iperf3"
 		if s.PeerFlowscope {
 			x.Peer = "flowscope"
+		}
+		if s.Params.SkipRxCopy {
+			x.SkipRxCopy, x.Note = true, skipRxNote(s)
 		}
 		if len(s.ConnectTimes) > 0 {
 			lo, med, hi := durationStats(s.ConnectTimes)

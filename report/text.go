@@ -137,6 +137,9 @@ func (t *text) onStart(s *engine.Start) {
 	} else {
 		t.line(fmt.Sprintf("Accepted connection from %s, port %d", s.Host, s.Port))
 	}
+	if note := skipRxNote(s); note != "" {
+		t.line(note)
+	}
 	if v {
 		t.line("      Cookie: " + s.Cookie)
 		if t.udp {
@@ -601,4 +604,19 @@ func rfc1123(t time.Time) string {
 // with the needed decimals ("10", "0.5").
 func secondsString(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
+// skipRxNote says that receivers drop data without copying it
+// (--skip-rx-copy), so nobody mistakes the figures for a normal test's;
+// "" when the option is off.
+func skipRxNote(s *engine.Start) string {
+	if !s.Params.SkipRxCopy {
+		return ""
+	}
+	note := "Receivers skip the copy into the program (--skip-rx-copy: MSG_TRUNC)"
+	serverReceives := s.Params.Bidir || !s.Params.Reverse
+	if s.Side == engine.SideClient && serverReceives && !s.PeerFlowscope {
+		note += "; the server is stock iperf3, which copies unless it is 3.13 or later"
+	}
+	return note
 }

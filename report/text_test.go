@@ -308,3 +308,32 @@ func TestTextSummaryOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipRxNote: a test run with --skip-rx-copy says so, and warns when
+// the receiving end is a stock iperf3 server that may ignore the request.
+func TestSkipRxNote(t *testing.T) {
+	start := func(side engine.Side, skip, reverse, flowscopePeer bool) *engine.Start {
+		return &engine.Start{Side: side, PeerFlowscope: flowscopePeer,
+			Params: engine.TestParams{Protocol: "TCP", SkipRxCopy: skip, Reverse: reverse}}
+	}
+	for _, tc := range []struct {
+		name      string
+		s         *engine.Start
+		want      bool // a note at all
+		warnStock bool
+	}{
+		{"off", start(engine.SideClient, false, false, true), false, false},
+		{"flowscope server receives", start(engine.SideClient, true, false, true), true, false},
+		{"stock server receives", start(engine.SideClient, true, false, false), true, true},
+		{"stock server sends (-R)", start(engine.SideClient, true, true, false), true, false},
+		{"on the server", start(engine.SideServer, true, false, false), true, false},
+	} {
+		note := skipRxNote(tc.s)
+		if (note != "") != tc.want {
+			t.Errorf("%s: note %q", tc.name, note)
+		}
+		if got := strings.Contains(note, "stock iperf3"); got != tc.warnStock {
+			t.Errorf("%s: warns about stock iperf3 = %v: %q", tc.name, got, note)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+)
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   *net.TCPConn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.AcceptTCP()
+		ch <- res{c, err}
+	}()
+	client, err = net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { client.Close(); r.c.Close() })
+	return client, r.c
+}
+
+// TestSkipRxCopyDropsData: a receiver with skipCopy counts every byte the
+// peer sent and reaches EOF, while its buffer never sees the data — with a
+// socket of its own (few flows) and through Go's poller (many flows).
+func TestSkipRxCopyDropsData(t *testing.T) {
+	for _, owned := range []bool{true, false} {
+		name := "poller"
+		if owned {
+			name = "owned socket"
+		}
+		t.Run(name, func(t *testing.T) {
+			snd, rcv := tcpPair(t)
+			f, err := newFlow(0, Recv, rcv, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if owned {
+				f.detach()
+				if f.own == nil {
+					t.Fatal("socket was not detached")
+				}
+			}
+			f.skipCopy = true
+			buf := bytes.Repeat([]byte{0xaa}, 64<<10)
+			fs := flowSet{f}
+			f.started = true
+			go f.run(buf, nil)
+
+			payload := bytes.Repeat([]byte{0x55}, 1<<20)
+			const rounds = 8
+			for range rounds {
+				if _, err := snd.Write(payload); err != nil {
+					t.Fatal(err)
+				}
+			}
+			snd.CloseWrite()
+			select {
+			case <-f.done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("receiver did not reach EOF")
+			}
+			fs.closeAll()
+			if f.err != nil {
+				t.Fatal(f.err)
+			}
+			if got, want := f.bytes.Load(), uint64(rounds*len(payload)); got != want {
+				t.Errorf("counted %d bytes, sent %d", got, want)
+			}
+			if !f.eof {
+				t.Error("the peer's end was not seen as EOF")
+			}
+			for i, b := range buf {
+				if b != 0xaa {
+					t.Errorf("the receive buffer was written at offset %d (%#x): the data was copied", i, b)
+					break
+				}
+			}
+		})
+	}
+}
+
+// TestSkipRxCopyNegotiated: --skip-rx-copy reaches a flowscope server,
+// whose receivers then drop the data; counts still match exactly, one flow
+// and a hundred (owned sockets and the poller), forward and reverse.
+func TestSkipRxCopyNegotiated(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		parallel int
+		reverse  bool
+	}{{"one flow", 1, false}, {"one flow reverse", 1, true}, {"100 flows", 100, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, ServerConfig{})
+			cfg := clientConfig(ts, tc.parallel, 300*time.Millisecond)
+			cfg.SkipRxCopy = true
+			cfg.Reverse = tc.reverse
+			rec, end, err := runClient(t, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkConservation(t, end)
+			if rec.start == nil || !rec.start.Params.SkipRxCopy {
+				t.Error("the client's Start does not say receivers skip the copy")
+			}
+			<-ts.ends
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			for _, ev := range ts.events {
+				if s, ok := ev.(*Start); ok && !s.Params.SkipRxCopy {
+					t.Error("the server's Start does not say receivers skip the copy")
+				}
+			}
+		})
+	}
+}
