@@ -21,7 +21,7 @@ type compatFlags struct {
 	rcvTO, sndTO, idleTO, serverRate, fqRate, pacing    string
 	bindDev, file, flowlabel, debug                     string
 	getServerOutput, zerocopy, noDelay, forceflush      bool
-	skipRxCopy                                          bool
+	skipRxCopy, noGSO                                   bool
 	daemon, dontFragment, repeating                     bool
 
 	// refused: iperf3 features flowscope does not implement
@@ -45,6 +45,7 @@ func addCompatFlags(fs *pflag.FlagSet, c *compatFlags) {
 	fs.BoolVar(&c.getServerOutput, "get-server-output", false, "get the server's own report with the results")
 	fs.BoolVarP(&c.zerocopy, "zerocopy", "Z", false, "send with sendfile(2) from memory (no copy through user space)")
 	fs.BoolVar(&c.skipRxCopy, "skip-rx-copy", false, "TCP receivers drop data with MSG_TRUNC instead of copying it (asked of the server too)")
+	fs.BoolVar(&c.noGSO, "no-gso", false, "UDP: one datagram per system call, no GSO/GRO batching (asked of the server too)")
 	fs.StringVar(&c.cport, "cport", "", "bind data connections to client `PORT` (stream k uses PORT+k)")
 	fs.StringVarP(&c.tos, "tos", "S", "", "IP type of service `N` (0-255; 52, 064 and 0x34 alike)")
 	fs.StringVar(&c.dscp, "dscp", "", "DSCP `N` (0-63) or a name (EF, AF11…AF43, CS0…CS7)")
@@ -110,7 +111,7 @@ func applyCompat(fs *pflag.FlagSet, c *compatFlags, o *options) error {
 	}
 	cfg.Title, cfg.ExtraData, cfg.GetServerOutput = c.title, c.extraData, c.getServerOutput
 	cfg.ZeroCopy, cfg.NoDelay, cfg.DontFragment, cfg.RepeatingPayload = c.zerocopy, c.noDelay, c.dontFragment, c.repeating
-	cfg.SkipRxCopy = c.skipRxCopy
+	cfg.SkipRxCopy, cfg.NoGSO = c.skipRxCopy, c.noGSO
 	cfg.BindDev = c.bindDev
 	if c.cport != "" {
 		if cfg.CPort, err = strconv.Atoi(c.cport); err != nil || cfg.CPort < 1 || cfg.CPort > 65535 {

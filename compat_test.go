@@ -23,6 +23,7 @@ func TestIperf3OptionMatrix(t *testing.T) {
 		{"-c h --get-server-output", func(o *options) bool { return o.cfg.GetServerOutput }},
 		{"-c h -Z", func(o *options) bool { return o.cfg.ZeroCopy }},
 		{"-c h --skip-rx-copy", func(o *options) bool { return o.cfg.SkipRxCopy }},
+		{"-c h -u --no-gso", func(o *options) bool { return o.cfg.NoGSO }},
 		{"-c h --cport 40000", func(o *options) bool { return o.cfg.CPort == 40000 }},
 		{"-c h -S 0x34", func(o *options) bool { return o.cfg.TOS == 52 }},
 		{"-c h -S 064", func(o *options) bool { return o.cfg.TOS == 52 }},

@@ -513,7 +513,7 @@ func (c *Client) wireParams() *wire.Params {
 		PacingTimer:   1000,
 		Congestion:    cfg.Congestion,
 		ClientVersion: "3.12",
-		Flowscope:     &wire.Extensions{Version: Version, Extensions: c.offer(), ReverseBitrate: int64(cfg.ReverseRate)},
+		Flowscope:     &wire.Extensions{Version: Version, Extensions: c.offer(), ReverseBitrate: int64(cfg.ReverseRate), NoGSO: cfg.NoGSO},
 
 		MSS:             int64(cfg.MSS),
 		NoDelay:         cfg.NoDelay,

@@ -104,7 +104,10 @@ type Config struct {
 	// SkipRxCopy: TCP receivers (this side's, and a flowscope server's)
 	// read with MSG_TRUNC, so the kernel drops the data instead of copying
 	// it into the program (iperf3 3.13's --skip-rx-copy).
-	SkipRxCopy       bool
+	SkipRxCopy bool
+	// NoGSO: UDP streams (this side's, and a flowscope server's) move one
+	// datagram per system call instead of batching with UDP GSO/GRO.
+	NoGSO            bool
 	FQRate           uint64 // bit/s, SO_MAX_PACING_RATE
 	RepeatingPayload bool
 	Burst            int

@@ -21,6 +21,7 @@ type udpFlow struct {
 	rate      uint64 // target bit/s (sender); 0 = as fast as possible
 	burst     int    // datagrams sent back to back (-b RATE/BURST); 0 or 1: paced one by one
 	counter64 bool   // 64-bit sequence numbers
+	noGSO     bool   // one datagram per system call (no UDP GSO/GRO)
 
 	// sender
 	sent     atomic.Uint64
@@ -93,11 +94,19 @@ func ParseUDPHeader(b []byte, counter64 bool) (ts time.Duration, seq uint64, err
 // udpSend paces datagrams at the target rate. It computes how many
 // datagrams are due since the start and sends them in a burst, then sleeps
 // until the next is due: accurate on average at any rate, and idle (not
-// spinning) between bursts at low rates.
+// spinning) between bursts at low rates. Where the kernel allows (UDP GSO),
+// datagrams due together go out in one write of up to udpMaxSegments.
 func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 	u := f.udp
-	buf := make([]byte, u.size) // the header differs per datagram
-	copy(buf, payload)
+	conn, _ := f.conn.(*net.UDPConn)
+	batch := udpGSOBatch(u.size)
+	if batch > 1 && (u.noGSO || conn == nil || !setUDPSegment(conn, u.size)) {
+		batch = 1
+	}
+	buf := make([]byte, u.size*batch) // the header differs per datagram
+	for i := range batch {
+		copy(buf[i*u.size:(i+1)*u.size], payload)
+	}
 	bits := float64(u.size * 8)
 	start := time.Now()
 	var seq, sent uint64
@@ -137,23 +146,39 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 			forgiven += due - sent - maxDebt
 			due = sent + maxDebt
 		}
-		burst := min(due-sent, 256)
-		for range burst {
-			seq++
-			putUDPHeader(buf, monoNow(), seq, u.counter64)
-			n, err := f.conn.Write(buf)
-			sent++
+		for burst := min(due-sent, 256); burst > 0; {
+			k := min(burst, uint64(batch))
+			if limit != nil { // no more than the byte limit still allows
+				if left := limit.limit - min(limit.total.Load(), limit.limit); left < k*uint64(u.size) {
+					k = max(1, (left+uint64(u.size)-1)/uint64(u.size))
+				}
+			}
+			now := monoNow()
+			for i := range k {
+				putUDPHeader(buf[i*uint64(u.size):], now, seq+1+i, u.counter64)
+			}
+			n, err := f.conn.Write(buf[:k*uint64(u.size)])
+			if err != nil && k > 1 && gsoRefused(err) {
+				// This path cannot segment: one datagram per write from
+				// now on, starting again with the same datagrams.
+				setUDPSegment(conn, 0)
+				batch = 1
+				continue
+			}
+			seq += k
+			sent += k
+			burst -= k
 			if err != nil {
 				if f.stopping.Load() {
 					return nil
 				}
-				u.sendErrs.Add(1)
+				u.sendErrs.Add(k)
 				if !transientUDPErr(err) {
 					return fmt.Errorf("stream %d: write: %w", f.id, err)
 				}
 				continue
 			}
-			u.sent.Add(1)
+			u.sent.Add(k)
 			f.bytes.Add(uint64(n))
 			if limit != nil && limit.add(n) {
 				return nil
@@ -235,10 +260,29 @@ func (r *udpReceiver) add(ts, arrival time.Duration, seq uint64) {
 	u.lost.Store(r.lost)
 }
 
+// udpRecv reads datagrams and accounts each. Where the kernel allows
+// (UDP_GRO), one read may return a train of datagrams of one size (the
+// last may be shorter), which is taken apart here.
 func (f *flow) udpRecv(buf []byte, _ *byteLimit) error {
 	r := &udpReceiver{u: f.udp}
+	conn, _ := f.conn.(*net.UDPConn)
+	var oob []byte
+	if conn != nil && !f.udp.noGSO && enableUDPGRO(conn) {
+		oob = make([]byte, udpGROOOB)
+		if len(buf) < udpGROBuffer {
+			buf = make([]byte, udpGROBuffer)
+		}
+	}
 	for {
-		n, err := f.conn.Read(buf)
+		var n, seg int
+		var err error
+		if oob != nil {
+			var oobn int
+			n, oobn, _, _, err = conn.ReadMsgUDPAddrPort(buf, oob)
+			seg = groSegmentSize(oob[:oobn])
+		} else {
+			n, err = f.conn.Read(buf)
+		}
 		if err != nil {
 			if f.stopping.Load() || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -249,13 +293,19 @@ func (f *flow) udpRecv(buf []byte, _ *byteLimit) error {
 			return fmt.Errorf("stream %d: read: %w", f.id, err)
 		}
 		arrival := monoNow()
-		ts, seq, err := ParseUDPHeader(buf[:n], f.udp.counter64)
-		if err != nil {
-			f.udp.malformed.Add(1)
-			continue
+		if seg <= 0 || seg > n {
+			seg = n
 		}
-		f.bytes.Add(uint64(n))
-		r.add(ts, arrival, seq)
+		for off := 0; off < n; off += seg {
+			d := buf[off:min(off+seg, n)]
+			ts, seq, err := ParseUDPHeader(d, f.udp.counter64)
+			if err != nil {
+				f.udp.malformed.Add(1)
+				continue
+			}
+			f.bytes.Add(uint64(len(d)))
+			r.add(ts, arrival, seq)
+		}
 	}
 }
 
@@ -421,7 +471,7 @@ func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, _ string, 
 			return fail(idx, errors.New("no UDP connect reply among the first datagrams"))
 		}
 		_ = conn.SetReadDeadline(time.Time{})
-		u := &udpFlow{size: cfg.BlockSize, rate: cfg.Rate, counter64: cfg.Counters64, burst: cfg.Burst}
+		u := &udpFlow{size: cfg.BlockSize, rate: cfg.Rate, counter64: cfg.Counters64, burst: cfg.Burst, noGSO: cfg.NoGSO}
 		flows = append(flows, newUDPFlow(idx, dir, conn, u))
 		times = append(times, time.Since(t))
 		emit(&Progress{Side: SideClient, Connected: len(flows), Total: n})

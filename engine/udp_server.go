@@ -135,7 +135,7 @@ func (t *serverTest) acceptUDPOn(ctx context.Context, p *wire.Params, n int, sen
 		}
 		_ = conn.SetReadDeadline(time.Time{})
 		dir := streamDir(SideServer, idx, int(p.Parallel), p.Reverse, p.Bidirectional)
-		u := &udpFlow{size: int(p.Len), counter64: p.UDPCounters64, burst: int(p.Burst)}
+		u := &udpFlow{size: int(p.Len), counter64: p.UDPCounters64, burst: int(p.Burst), noGSO: p.Flowscope != nil && p.Flowscope.NoGSO}
 		if dir == Send {
 			u.rate = sendRate
 		}

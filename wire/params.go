@@ -33,6 +33,9 @@ type Extensions struct {
 	// ReverseBitrate is the per-stream rate of the server's sending streams
 	// in a bidirectional test, when it differs from "bandwidth" (bit/s).
 	ReverseBitrate int64 `json:"reverse_bitrate,omitempty"`
+	// NoGSO asks the server to send and receive UDP one datagram per
+	// system call (no UDP GSO/GRO batching).
+	NoGSO bool `json:"no_gso,omitempty"`
 }
 
 // Has reports whether name is among the extensions.
