@@ -24,6 +24,7 @@ const (
 
 // options is the parsed command line.
 type options struct {
+	prof       profileFlags
 	mode       mode
 	cfg        engine.Config
 	json       bool
@@ -89,10 +90,12 @@ func newFlagSet() (*pflag.FlagSet, *rawFlags) {
 	fs.BoolVarP(&r.version, "version", "v", false, "print the version and exit")
 	fs.BoolVarP(&r.help, "help", "h", false, "show this help")
 	addCompatFlags(fs, &r.compat)
+	addProfileFlags(fs, &r.prof)
 	return fs, r
 }
 
 type rawFlags struct {
+	prof                                               profileFlags
 	server, loopback, reverse, bidir, json, jsonStream bool
 	ipv4, ipv6, oneOff, verbose, version, help         bool
 	noTUI, udp, counters64                             bool
@@ -124,7 +127,7 @@ func parseArgs(args []string) (*options, error) {
 	if r.help {
 		return nil, errHelp
 	}
-	o := &options{version: r.version, json: r.json, jsonStream: r.jsonStream, verbose: r.verbose, oneOff: r.oneOff, noTUI: r.noTUI, affinity: -1}
+	o := &options{prof: r.prof, version: r.version, json: r.json, jsonStream: r.jsonStream, verbose: r.verbose, oneOff: r.oneOff, noTUI: r.noTUI, affinity: -1}
 	if r.version {
 		return o, nil
 	}

@@ -53,6 +53,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer cleanup()
+	stopProfiles, err := startProfiles(opts.prof)
+	defer func() {
+		if err := stopProfiles(); err != nil {
+			fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		}
+	}()
+	if err != nil {
+		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		return exitFailed
+	}
 	if opts.out.logfile != "" || opts.out.timestamps != "" {
 		opts.noTUI = true // the live UI needs the terminal as it is
 	}
