@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -198,7 +199,7 @@ func (f *flow) recvOwned(buf []byte, limit *byteLimit) error {
 		var n int
 		var err error
 		if f.skipCopy {
-			n, _, err = unix.Recvfrom(fd, buf, unix.MSG_TRUNC) // dropped, not copied
+			n, err = recvTrunc(fd, buf) // dropped, not copied
 		} else {
 			n, err = unix.Read(fd, buf)
 		}
@@ -224,4 +225,20 @@ func (f *flow) recvOwned(buf []byte, limit *byteLimit) error {
 			return fmt.Errorf("stream %d: read: %w", f.id, err)
 		}
 	}
+}
+
+// recvTrunc is recv(2) with MSG_TRUNC: the kernel drops up to len(buf)
+// bytes without copying them (the buffer only gives the size). It is
+// unix.Recvfrom without the sender's address, which that allocates on
+// every call.
+func recvTrunc(fd int, buf []byte) (int, error) {
+	var p unsafe.Pointer
+	if len(buf) > 0 {
+		p = unsafe.Pointer(&buf[0])
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(p), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }

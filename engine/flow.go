@@ -54,6 +54,14 @@ type flow struct {
 	err     error // set before done is closed
 	eof     bool  // receiver saw the peer's orderly end
 
+	// infoFn, made in newFlow, reads TCP_INFO into info and infoErr, under
+	// infoMu: a func made for every read would escape, and the sampler
+	// reads every sender every interval.
+	infoMu  sync.Mutex
+	infoFn  func(fd uintptr)
+	info    sysctl.TCPInfo
+	infoErr error
+
 	// sampler-owned state, touched only by the sampler under its lock
 	s flowStats
 }
@@ -79,7 +87,7 @@ func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %d: %w", StreamID(idx), err)
 	}
-	return &flow{
+	f := &flow{
 		idx:      idx,
 		id:       StreamID(idx),
 		dir:      dir,
@@ -88,7 +96,9 @@ func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {
 		tcp:      conn,
 		raw:      raw,
 		done:     make(chan struct{}),
-	}, nil
+	}
+	f.infoFn = func(fd uintptr) { f.info, f.infoErr = sysctl.ReadTCPInfoFD(fd) }
+	return f, nil
 }
 
 // remoteAddr is the peer's address (a server's UDP sockets are connected
@@ -108,12 +118,18 @@ func (f *flow) localAddr() net.Addr {
 	return f.conn.LocalAddr()
 }
 
-// readTCPInfo reads the flow's TCP_INFO; UDP flows have none.
+// readTCPInfo reads the flow's TCP_INFO; UDP flows have none. It
+// allocates nothing (but an error).
 func (f *flow) readTCPInfo() (sysctl.TCPInfo, error) {
 	if f.raw == nil {
 		return sysctl.TCPInfo{}, sysctl.ErrUnsupported
 	}
-	return sysctl.ReadTCPInfo(f.raw)
+	f.infoMu.Lock()
+	defer f.infoMu.Unlock()
+	if err := f.raw.Control(f.infoFn); err != nil {
+		return sysctl.TCPInfo{}, fmt.Errorf("tcp_info: %w", err)
+	}
+	return f.info, f.infoErr
 }
 
 // byteLimit ends a test once a total byte count has moved (-n).
@@ -249,14 +265,12 @@ func (f *flow) sendFile(limit *byteLimit) error {
 }
 
 func (f *flow) recv(buf []byte, limit *byteLimit) error {
+	read := f.conn.Read
+	if f.skipCopy {
+		read = f.truncReader()
+	}
 	for {
-		var n int
-		var err error
-		if f.skipCopy {
-			n, err = f.readTrunc(buf)
-		} else {
-			n, err = f.conn.Read(buf)
-		}
+		n, err := read(buf)
 		f.bytes.Add(uint64(n))
 		if limit != nil && n > 0 {
 			limit.add(n)
@@ -274,23 +288,34 @@ func (f *flow) recv(buf []byte, limit *byteLimit) error {
 	}
 }
 
-// readTrunc is conn.Read with MSG_TRUNC through the poller: the kernel
-// drops up to len(buf) bytes without copying them (the buffer only gives
-// the size). It returns io.EOF at the peer's end, as Read does.
-func (f *flow) readTrunc(buf []byte) (n int, err error) {
-	rerr := f.raw.Read(func(fd uintptr) bool {
-		n, _, err = unix.Recvfrom(int(fd), buf, unix.MSG_TRUNC)
+// truncReader returns conn.Read with MSG_TRUNC through the poller: the
+// kernel drops up to len(buf) bytes without copying them (the buffer only
+// gives the size). It returns io.EOF at the peer's end, as Read does. The
+// func it hands the poller is made once, here: one made for every read
+// would escape, an allocation per read.
+func (f *flow) truncReader() func(buf []byte) (int, error) {
+	var (
+		b   []byte
+		n   int
+		err error
+	)
+	recv := func(fd uintptr) bool {
+		n, err = recvTrunc(int(fd), b)
 		return !errors.Is(err, unix.EAGAIN)
-	})
-	switch {
-	case rerr != nil:
-		return 0, rerr
-	case err != nil:
-		return 0, err
-	case n == 0:
-		return 0, io.EOF
 	}
-	return n, nil
+	return func(buf []byte) (int, error) {
+		b = buf
+		rerr := f.raw.Read(recv)
+		switch {
+		case rerr != nil:
+			return 0, rerr
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }
 
 // blockBoundaryGrace bounds how long a sender to a stock peer may take to

@@ -43,6 +43,13 @@ type sampler struct {
 	stalledKey   string // the stalled set last reported
 	rwndReported bool
 	roleReported int // swapped streams already reported
+
+	// diagnose's scratch space, kept from tick to tick so that a tick
+	// allocates nothing per flow
+	stalled []diagnose.StalledStream
+	keyBuf  []byte
+	shares  []diagnose.RwndShare
+	ids     []int
 }
 
 func newSampler(side Side, flows flowSet, p TestParams, stallWin time.Duration, emit func(Event)) *sampler {
@@ -198,8 +205,15 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 	}
 	s.seq++
 	moving := 0
+	var udp []UDPStats // every UDP stream's counters: one allocation, not one each
 	for i, f := range s.flows {
 		ss := &smp.Streams[i]
+		if f.udp != nil {
+			if udp == nil {
+				udp = make([]UDPStats, len(s.flows))
+			}
+			ss.UDP = &udp[i]
+		}
 		s.readFlow(f, ss, end)
 		if ss.State == StateRunning {
 			moving++
@@ -260,7 +274,8 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 	return smp
 }
 
-// readFlow fills ss from f's counters and, for senders, TCP_INFO.
+// readFlow fills ss from f's counters and, for senders, TCP_INFO; for a
+// UDP flow, ss.UDP points where its counters go.
 func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
 	st := &f.s
 	cur := f.bytes.Load()
@@ -279,7 +294,7 @@ func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
 		d.SendErrors -= st.udpLast.SendErrors
 		d.Malformed -= st.udpLast.Malformed
 		st.udpLast = cur
-		ss.UDP = &d
+		*ss.UDP = d
 	}
 	st.tiValid = false
 	if f.dir == Send && s.readTCP {
@@ -357,7 +372,7 @@ func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
 // are stalled, streams limited by the receiver's window, and swapped bidir
 // roles against a stock server.
 func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
-	var stalled []diagnose.StalledStream
+	stalled := s.stalled[:0]
 	for i, f := range s.flows {
 		ss := &smp.Streams[i]
 		if ss.State != StateStalled {
@@ -381,17 +396,20 @@ func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
 		}
 		stalled = append(stalled, diagnose.StalledStream{ID: f.id, For: ss.StalledFor, Reason: ss.Reason})
 	}
-	key := ""
+	s.stalled = stalled
+	key := s.keyBuf[:0]
 	for _, st := range stalled {
-		key += strconv.Itoa(st.ID) + ","
+		key = strconv.AppendInt(key, int64(st.ID), 10)
+		key = append(key, ',')
 	}
-	if key != s.stalledKey {
-		s.stalledKey = key
+	s.keyBuf = key
+	if string(key) != s.stalledKey {
+		s.stalledKey = string(key)
 		s.findings.add(diagnose.Stalled(stalled, len(s.flows)))
 	}
 
 	if !s.rwndReported && (final || smp.Seq%4 == 3) && !smp.Omitted {
-		var shares []diagnose.RwndShare
+		shares := s.shares[:0]
 		for _, f := range s.flows {
 			st := &f.s
 			if f.dir != Send || !st.hasTCP {
@@ -403,6 +421,7 @@ func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
 				Busy:        time.Duration(st.ti.BusyTime-min(st.ti.BusyTime, st.baseBusy)) * time.Microsecond,
 			})
 		}
+		s.shares = shares
 		if fd := diagnose.RwndLimited(shares, s.window); fd != nil {
 			s.rwndReported = true
 			s.findings.add(fd)
@@ -410,12 +429,13 @@ func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
 	}
 
 	if s.roleCheck {
-		var ids []int
+		ids := s.ids[:0]
 		for _, f := range s.flows {
 			if f.dir == Send && f.s.tiValid && f.s.ti.BytesRecv > 0 {
 				ids = append(ids, f.id)
 			}
 		}
+		s.ids = ids
 		if len(ids) > s.roleReported {
 			s.roleReported = len(ids)
 			s.findings.add(diagnose.RoleMismatch(ids))

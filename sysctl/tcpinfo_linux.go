@@ -3,6 +3,7 @@ package sysctl
 import (
 	"fmt"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,16 +43,27 @@ type TCPInfo struct {
 
 // ReadTCPInfo reads TCP_INFO from the socket behind rc.
 func ReadTCPInfo(rc syscall.RawConn) (TCPInfo, error) {
-	var ti *unix.TCPInfo
+	var ti TCPInfo
 	var serr error
-	err := rc.Control(func(fd uintptr) {
-		ti, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	})
+	err := rc.Control(func(fd uintptr) { ti, serr = ReadTCPInfoFD(fd) })
 	if err != nil {
 		return TCPInfo{}, fmt.Errorf("tcp_info: %w", err)
 	}
-	if serr != nil {
-		return TCPInfo{}, fmt.Errorf("tcp_info: %w", serr)
+	return ti, serr
+}
+
+// ReadTCPInfoFD reads TCP_INFO from the socket fd, as ReadTCPInfo does
+// from a RawConn. It allocates nothing (but an error): a caller that reads
+// many sockets often can hand RawConn.Control a func of its own, made
+// once, where ReadTCPInfo makes one per call.
+func ReadTCPInfoFD(fd uintptr) (TCPInfo, error) {
+	// unix.GetsockoptTCPInfo would do, but its result escapes to the heap.
+	var ti unix.TCPInfo
+	size := uint32(unix.SizeofTCPInfo)
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&ti)), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 {
+		return TCPInfo{}, fmt.Errorf("tcp_info: %w", errno)
 	}
 	return TCPInfo{
 		State:        ti.State,

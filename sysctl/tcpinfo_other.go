@@ -17,6 +17,9 @@ type TCPInfo struct {
 // ReadTCPInfo is not available on this platform.
 func ReadTCPInfo(syscall.RawConn) (TCPInfo, error) { return TCPInfo{}, ErrUnsupported }
 
+// ReadTCPInfoFD is not available on this platform.
+func ReadTCPInfoFD(uintptr) (TCPInfo, error) { return TCPInfo{}, ErrUnsupported }
+
 // Congestion is not available on this platform.
 func Congestion(syscall.RawConn) (string, error) { return "", ErrUnsupported }
 
