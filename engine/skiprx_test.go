@@ -2,7 +2,11 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,7 +108,7 @@ func TestSkipRxCopyNegotiated(t *testing.T) {
 		name     string
 		parallel int
 		reverse  bool
-	}{{"one flow", 1, false}, {"one flow reverse", 1, true}, {"100 flows", 100, false}} {
+	}{{"one flow", 1, false}, {"one flow reverse", 1, true}, {"two flows (raw calls)", 2, false}, {"100 flows", 100, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, ServerConfig{})
 			cfg := clientConfig(ts, tc.parallel, 300*time.Millisecond)
@@ -127,5 +131,48 @@ func TestSkipRxCopyNegotiated(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProcsLentToOwnedFlows: with several flows on owned sockets (raw
+// system calls, so each keeps its P while in the kernel) every flow raises
+// GOMAXPROCS by one while the test runs, and the test gives them all back
+// when it ends; a single flow (ordinary calls) borrows none.
+func TestProcsLentToOwnedFlows(t *testing.T) {
+	for _, tc := range []struct{ parallel, lent int }{{3, 6}, {1, 0}} {
+		t.Run(fmt.Sprintf("P=%d", tc.parallel), func(t *testing.T) { testProcsLent(t, tc.parallel, tc.lent) })
+	}
+}
+
+func testProcsLent(t *testing.T, parallel, lent int) {
+	base := runtime.GOMAXPROCS(0)
+	ts := startServer(t, ServerConfig{})
+	cfg := clientConfig(ts, parallel, 400*time.Millisecond)
+	var mu sync.Mutex
+	var during []int
+	c := NewClient(cfg, func(ev Event) {
+		if _, ok := ev.(*Sample); ok {
+			mu.Lock()
+			during = append(during, runtime.GOMAXPROCS(0))
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-ts.ends
+	mu.Lock()
+	defer mu.Unlock()
+	if len(during) == 0 {
+		t.Fatal("no samples")
+	}
+	// The client's senders and the server's receivers, all in this process.
+	if want := base + lent; during[0] != want {
+		t.Errorf("GOMAXPROCS during the test = %d, want %d (base %d)", during[0], want, base)
+	}
+	if got := runtime.GOMAXPROCS(0); got != base {
+		t.Errorf("GOMAXPROCS after the test = %d, want %d", got, base)
 	}
 }
