@@ -103,7 +103,7 @@ type Config struct {
 	ZeroCopy bool
 	// SkipRxCopy: TCP receivers (this side's, and a flowscope server's)
 	// read with MSG_TRUNC, so the kernel drops the data instead of copying
-	// it into the program (iperf3 3.13's --skip-rx-copy).
+	// it into the program (iperf3 3.19's --skip-rx-copy).
 	SkipRxCopy bool
 	// NoGSO: UDP streams (this side's, and a flowscope server's) move one
 	// datagram per system call instead of batching with UDP GSO/GRO.

@@ -616,7 +616,7 @@ func skipRxNote(s *engine.Start) string {
 	note := "Receivers skip the copy into the program (--skip-rx-copy: MSG_TRUNC)"
 	serverReceives := s.Params.Bidir || !s.Params.Reverse
 	if s.Side == engine.SideClient && serverReceives && !s.PeerFlowscope {
-		note += "; the server is stock iperf3, which copies unless it is 3.13 or later"
+		note += "; the server is stock iperf3, which copies unless it is 3.19 or later"
 	}
 	return note
 }
