@@ -158,9 +158,11 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 				putUDPHeader(buf[i*uint64(u.size):], now, seq+1+i, u.counter64)
 			}
 			n, err := f.conn.Write(buf[:k*uint64(u.size)])
-			if err != nil && k > 1 && gsoRefused(err) {
-				// This path cannot segment: one datagram per write from
-				// now on, starting again with the same datagrams.
+			if err != nil && batch > 1 && gsoRefused(err) {
+				// This path cannot segment (no checksum offload, or a
+				// datagram larger than its MTU, which GSO will not
+				// fragment): one datagram per write from now on,
+				// starting again with the same datagrams.
 				setUDPSegment(conn, 0)
 				batch = 1
 				continue

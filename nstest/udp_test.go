@@ -209,3 +209,46 @@ func TestUDPLossAcrossBottleneck(t *testing.T) {
 func sameUDPCount(a, b *udpSum) bool {
 	return a != nil && b != nil && a.Bytes == b.Bytes && a.Packets == b.Packets && a.LostPackets == b.LostPackets
 }
+
+// TestUDPDatagramsLargerThanMTU: datagrams bigger than the path's MTU
+// (1500 on the veth pair) cannot go out with UDP GSO, which will not
+// fragment; the sender falls back to one datagram per write (the kernel
+// fragments it) and the test runs as it would without GSO.
+func TestUDPDatagramsLargerThanMTU(t *testing.T) {
+	tp := Pair(t)
+	for i, size := range []int{4000, 1400} {
+		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
+			p := port + 40 + i
+			srv := startServer(t, tp.Server, p, 60*time.Second, "-J")
+			cli := startFlowscope(t, "client", tp.Client, procOpts{timeout: 40 * time.Second},
+				"-c", tp.ServerAddr, "-p", fmt.Sprint(p), "-u", "-b", "100M", "-l", fmt.Sprint(size), "-t", "2", "-J")
+			if code := cli.wait(); code != 0 {
+				t.Fatalf("client exit %d:\n%s", code, cli.describe())
+			}
+			checkNoCrash(t, cli)
+			select {
+			case <-srv.done:
+			case <-time.After(15 * time.Second):
+				t.Errorf("server (-1) still running 15 s after the client ended")
+			}
+			var res udpResult
+			if err := json.Unmarshal([]byte(cli.stdout.String()), &res); err != nil {
+				t.Fatalf("client stdout is not one JSON document: %v\n%s", err, cli.describe())
+			}
+			if res.Error != "" {
+				t.Fatalf("error: %s", res.Error)
+			}
+			e := res.End
+			if e.SumSent == nil || e.SumReceived == nil {
+				t.Fatalf("end.sum_sent or end.sum_received missing:\n%s", head(cli.stdout.String(), 4000))
+			}
+			t.Logf("sent %s; received %s", e.SumSent, e.SumReceived)
+			if got := e.SumSent.BitsPerSecond / 1e6; got < 80 {
+				t.Errorf("sender reached %.1f Mbit/s, asked for 100", got)
+			}
+			if rx := e.SumReceived; rx.LostPackets != 0 || rx.Bytes == 0 {
+				t.Errorf("receiver: %d bytes, %d datagrams lost; want all of them", rx.Bytes, rx.LostPackets)
+			}
+		})
+	}
+}
