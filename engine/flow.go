@@ -353,7 +353,7 @@ const recvLowWater = 64 << 10
 const bigReadBuffer = 512 << 10
 
 // start launches every flow's goroutine. With zeroCopy, TCP senders send
-// the payload with sendfile(2) from an in-memory file instead of write(2);
+// the payload with sendfile(2) from a payload file instead of write(2);
 // with skipCopy, TCP receivers let the kernel drop what they read.
 func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroCopy, skipCopy bool) error {
 	if zeroCopy {

@@ -176,3 +176,30 @@ func testProcsLent(t *testing.T, parallel, lent int) {
 		t.Errorf("GOMAXPROCS after the test = %d, want %d", got, base)
 	}
 }
+
+// TestZeroCopySend: -Z senders (sendfile(2) from the payload file, on an
+// owned socket or through the poller) deliver exactly what they count, and
+// the payload file is gone afterwards.
+func TestZeroCopySend(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		parallel int
+		reverse  bool
+	}{{"one flow", 1, false}, {"one flow reverse", 1, true}, {"100 flows", 100, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fds := openFDs(t)
+			ts := startServer(t, ServerConfig{})
+			cfg := clientConfig(ts, tc.parallel, 300*time.Millisecond)
+			cfg.ZeroCopy, cfg.Reverse = true, tc.reverse
+			_, end, err := runClient(t, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkConservation(t, end)
+			<-ts.ends
+			if n := openFDs(t); n > fds+2 { // the listener, and slack for the runtime
+				t.Errorf("%d descriptors open after the test, %d before", n, fds)
+			}
+		})
+	}
+}
