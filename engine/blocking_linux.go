@@ -265,7 +265,8 @@ func recvTrunc(fd int, buf []byte, raw bool) (int, error) {
 // throughput and 15 % less CPU per byte than ordinary calls, which raising
 // GOMAXPROCS alone does not give. Each flow blocked in the kernel then holds
 // a P, so GOMAXPROCS is raised by one per such flow for as long as the
-// flows exist (reserveProcs); the other goroutines keep the Ps they had.
+// flows exist, up to maxLentProcs (reserveProcs); the other goroutines keep
+// the Ps they had.
 
 // rawWrite is write(2) as a raw system call.
 func rawWrite(fd int, b []byte) (int, error) {
@@ -299,16 +300,29 @@ var extraProcs struct {
 	base int // GOMAXPROCS before the first loan
 }
 
-// reserveProcs raises GOMAXPROCS by n (n < 0 gives them back).
-func reserveProcs(n int) {
+// maxLentProcs bounds the Ps lent at once, process-wide: a server running
+// many tests would otherwise reach a GOMAXPROCS in the thousands, and the
+// garbage collector sizes its worker pool by GOMAXPROCS. Flows beyond it
+// use ordinary system calls. 128 covers one 64-flow test in each direction
+// of --loopback.
+const maxLentProcs = 128
+
+// reserveProcs raises GOMAXPROCS by up to n (within maxLentProcs) and
+// returns by how much; n < 0 gives Ps back.
+func reserveProcs(n int) int {
 	if n == 0 {
-		return
+		return 0
 	}
 	extraProcs.Lock()
 	defer extraProcs.Unlock()
 	if extraProcs.n == 0 {
 		extraProcs.base = runtime.GOMAXPROCS(0)
 	}
+	n = min(n, maxLentProcs-extraProcs.n)
+	if n == 0 {
+		return 0
+	}
 	extraProcs.n = max(extraProcs.n+n, 0)
 	runtime.GOMAXPROCS(extraProcs.base + extraProcs.n)
+	return n
 }

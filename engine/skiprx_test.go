@@ -203,3 +203,20 @@ func TestZeroCopySend(t *testing.T) {
 		})
 	}
 }
+
+// TestReserveProcsBounded: Ps are lent up to maxLentProcs in all, and
+// given back to the last.
+func TestReserveProcsBounded(t *testing.T) {
+	base := runtime.GOMAXPROCS(0)
+	got := reserveProcs(maxLentProcs + 50)
+	if got != maxLentProcs || runtime.GOMAXPROCS(0) != base+maxLentProcs {
+		t.Errorf("asked for %d: lent %d, GOMAXPROCS %d (base %d)", maxLentProcs+50, got, runtime.GOMAXPROCS(0), base)
+	}
+	if more := reserveProcs(5); more != 0 {
+		t.Errorf("beyond the bound: lent %d more", more)
+	}
+	reserveProcs(-got)
+	if p := runtime.GOMAXPROCS(0); p != base {
+		t.Errorf("GOMAXPROCS %d after giving all back, want %d", p, base)
+	}
+}
