@@ -123,13 +123,7 @@ func (f *flow) sendOwned(buf []byte, limit *byteLimit) error {
 			return nil
 		}
 		for off := 0; off < len(buf); {
-			var n int
-			var err error
-			if f.rawIO {
-				n, err = rawWrite(fd, buf[off:])
-			} else {
-				n, err = unix.Write(fd, buf[off:])
-			}
+			n, err := sockCall(unix.SYS_WRITE, fd, buf[off:], 0, f.rawIO)
 			if n > 0 {
 				off += n
 				f.bytes.Add(uint64(n))
@@ -201,18 +195,12 @@ func (f *flow) recvOwned(buf []byte, limit *byteLimit) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	fd := f.own.fd
+	trap, flags := uintptr(unix.SYS_READ), 0
+	if f.skipCopy {
+		trap, flags = unix.SYS_RECVFROM, unix.MSG_TRUNC // dropped, not copied
+	}
 	for {
-		var n int
-		var err error
-		if f.skipCopy {
-			n, err = recvTrunc(fd, buf, f.rawIO) // dropped, not copied
-		} else {
-			if f.rawIO {
-				n, err = rawRead(fd, buf)
-			} else {
-				n, err = unix.Read(fd, buf)
-			}
-		}
+		n, err := sockCall(trap, fd, buf, flags, f.rawIO)
 		switch {
 		case n > 0:
 			f.bytes.Add(uint64(n))
@@ -237,28 +225,8 @@ func (f *flow) recvOwned(buf []byte, limit *byteLimit) error {
 	}
 }
 
-// recvTrunc is recv(2) with MSG_TRUNC: the kernel drops up to len(buf)
-// bytes without copying them (the buffer only gives the size). It is
-// unix.Recvfrom without the sender's address, which that allocates on
-// every call; raw makes it a raw system call (see rawWrite).
-func recvTrunc(fd int, buf []byte, raw bool) (int, error) {
-	var p unsafe.Pointer
-	if len(buf) > 0 {
-		p = unsafe.Pointer(&buf[0])
-	}
-	call := unix.Syscall6
-	if raw {
-		call = unix.RawSyscall6
-	}
-	n, _, errno := call(unix.SYS_RECVFROM, uintptr(fd), uintptr(p), uintptr(len(buf)), unix.MSG_TRUNC, 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), nil
-}
-
 // When a test has several owned flows, their reads and writes are raw
-// system calls: the Go runtime is not told the goroutine is in the kernel,
+// system calls (sockCall): the Go runtime is not told the goroutine is in the kernel,
 // so it keeps its P, and neither sysmon nor the scheduler hands Ps around
 // for every call (with ordinary calls, eight senders on two Ps queue for a
 // P after every write). Measured with 8 flows on loopback: about 20 % more
@@ -268,24 +236,23 @@ func recvTrunc(fd int, buf []byte, raw bool) (int, error) {
 // flows exist, up to maxLentProcs (reserveProcs); the other goroutines keep
 // the Ps they had.
 
-// rawWrite is write(2) as a raw system call.
-func rawWrite(fd int, b []byte) (int, error) {
+// sockCall is read(2) (trap SYS_READ), write(2) (SYS_WRITE) or recv(2)
+// with flags (SYS_RECVFROM) on fd and b; raw makes it a raw system call.
+// It is unix.Read and friends without their allocation (Recvfrom's
+// sender address) and with the raw choice.
+func sockCall(trap uintptr, fd int, b []byte, flags int, raw bool) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if errno != 0 {
-		return 0, errno
+	// The pointer conversion stays inside each call expression, where the
+	// compiler keeps b alive through the call.
+	var n uintptr
+	var errno unix.Errno
+	if raw {
+		n, _, errno = unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)
+	} else {
+		n, _, errno = unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)
 	}
-	return int(n), nil
-}
-
-// rawRead is read(2) as a raw system call.
-func rawRead(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if errno != 0 {
 		return 0, errno
 	}

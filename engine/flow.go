@@ -38,7 +38,7 @@ type flow struct {
 	own   *ownedSocket
 	local net.Addr // the local address, once conn is closed
 	// rawIO: an owned socket's reads and writes are raw system calls
-	// (see rawWrite). procLent: GOMAXPROCS was raised for this flow (see
+	// (see sockCall). procLent: GOMAXPROCS was raised for this flow (see
 	// reserveProcs); closeAll gives it back.
 	rawIO, procLent bool
 	// skipCopy: a TCP receiver reads with MSG_TRUNC (--skip-rx-copy).
@@ -158,6 +158,11 @@ func (l *byteLimit) add(n int) bool {
 		return true
 	}
 	return false
+}
+
+// left is how many bytes the limit still allows.
+func (l *byteLimit) left() uint64 {
+	return l.limit - min(l.total.Load(), l.limit)
 }
 
 // reached returns a channel closed when the limit is hit (nil: never).
@@ -304,7 +309,7 @@ func (f *flow) truncReader() func(buf []byte) (int, error) {
 		err error
 	)
 	recv := func(fd uintptr) bool {
-		n, err = recvTrunc(int(fd), b, true) // non-blocking here
+		n, err = sockCall(unix.SYS_RECVFROM, int(fd), b, unix.MSG_TRUNC, true) // non-blocking here
 		return !errors.Is(err, unix.EAGAIN)
 	}
 	return func(buf []byte) (int, error) {
@@ -367,21 +372,16 @@ func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroC
 	if recvBufSize < bigReadBuffer && len(fs) <= 64 && (len(fs) == 0 || fs[0].udp == nil) {
 		recvBufSize = bigReadBuffer
 	}
-	if len(fs) <= maxBlockingFlows {
-		for _, f := range fs {
-			if f.tcp == nil {
-				continue
-			}
-			f.detach()
-		}
-	}
 	owned := 0
 	for _, f := range fs {
+		if f.tcp != nil && len(fs) <= maxBlockingFlows {
+			f.detach()
+		}
 		if f.own != nil {
 			owned++
 		}
 	}
-	// Several owned flows use raw system calls (see rawWrite), each then
+	// Several owned flows use raw system calls (see sockCall), each then
 	// holding a P while in the kernel, as far as the process-wide loan
 	// allows; a single one does better with ordinary calls (measured:
 	// about 3 % on one loopback flow).
@@ -489,6 +489,7 @@ func (fs flowSet) stopReceivers() {
 
 // closeAll closes every connection and waits for every goroutine.
 func (fs flowSet) closeAll() {
+	lent := 0 // Ps to give back
 	for _, f := range fs {
 		f.stopping.Store(true)
 		f.forceStop.Store(true)
@@ -505,9 +506,6 @@ func (fs flowSet) closeAll() {
 		if f.own != nil {
 			f.own.close()
 		}
-	}
-	lent := 0
-	for _, f := range fs {
 		if f.procLent {
 			f.procLent = false
 			lent++

@@ -51,16 +51,7 @@ func TestSkipRxCopyDropsData(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			snd, rcv := tcpPair(t)
-			f, err := newFlow(0, Recv, rcv, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if owned {
-				f.detach()
-				if f.own == nil {
-					t.Fatal("socket was not detached")
-				}
-			}
+			f := loopFlow(t, Recv, rcv, owned)
 			f.skipCopy = true
 			buf := bytes.Repeat([]byte{0xaa}, 64<<10)
 			fs := flowSet{f}

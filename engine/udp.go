@@ -149,7 +149,7 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 		for burst := min(due-sent, 256); burst > 0; {
 			k := min(burst, uint64(batch))
 			if limit != nil { // no more than the byte limit still allows
-				if left := limit.limit - min(limit.total.Load(), limit.limit); left < k*uint64(u.size) {
+				if left := limit.left(); left < k*uint64(u.size) {
 					k = max(1, (left+uint64(u.size)-1)/uint64(u.size))
 				}
 			}
