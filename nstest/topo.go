@@ -512,7 +512,7 @@ func killNetns(ctx context.Context, name string) error {
 		}
 		var live []int
 		for _, pid := range pids {
-			if !isZombie(pid) {
+			if !ProcessGone(pid) {
 				live = append(live, pid)
 			}
 		}
@@ -529,7 +529,9 @@ func killNetns(ctx context.Context, name string) error {
 	}
 }
 
-func isZombie(pid int) bool {
+// ProcessGone reports whether pid has exited, or is a zombie awaiting its
+// parent's wait (it runs no more either way).
+func ProcessGone(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return true // gone

@@ -401,7 +401,7 @@ func attemptOne(ctx context.Context, cfg config, t *tool, sc scenario, topo *net
 	}
 	srvArgs, cliArgs := t.serverArgs(host, port), t.clientArgs(host, port, sc)
 	if topo != nil {
-		srvArgs, cliArgs = wrapNetns(topo.srv, srvArgs), wrapNetns(topo.cli, cliArgs)
+		srvArgs, cliArgs = wrapNetns(topo.tp.Server, srvArgs), wrapNetns(topo.tp.Client, cliArgs)
 	}
 	// The server's own deadline covers the client's plus reading its report.
 	srv, err := startServer(ctx, testTime+2*extraTimeout, srvArgs)
@@ -410,7 +410,7 @@ func attemptOne(ctx context.Context, cfg config, t *tool, sc scenario, topo *net
 	}
 	defer srv.stop()
 	if topo != nil {
-		err = waitListeningNetns(ctx, srv, topo.srv, port, 10*time.Second)
+		err = waitListeningNetns(ctx, srv, topo.tp.Server, port, 10*time.Second)
 	} else {
 		err = waitListening(srv, port, 10*time.Second)
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/flowscope/flowscope/nstest"
 )
 
 // Special scenarios measure something other than TCP throughput per tool
@@ -136,7 +138,7 @@ func retryBusy[T any](ctx context.Context, cfg config, log io.Writer, label stri
 // procCPU is a live process's user+system CPU time (all its threads) from
 // /proc/PID/stat, in USER_HZ ticks (10 ms).
 func procCPU(pid int) (time.Duration, bool) {
-	if zombie(pid) {
+	if nstest.ProcessGone(pid) {
 		return 0, false
 	}
 	return threadCPU(strconv.Itoa(pid)), true

@@ -217,7 +217,7 @@ func shellQuote(s string) string {
 }
 
 func tuiOnce(ctx context.Context, cfg config, t *tool, flows int, tui bool, seq int) (res tuiRun, other float64, desc string, err error) {
-	sock := fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), seq)
+	sock := fmt.Sprintf("fsbench-%d-%d", os.Getpid(), seq) // tmux -L socket name
 	cmdline := fmt.Sprintf("%s --loopback -P %d -t %s -C %s", shellQuote(t.bin), flows, fmtSecs(cfg.seconds), cfg.cc)
 	if !tui {
 		cmdline += " --no-tui"
