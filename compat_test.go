@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,7 @@ func TestIperf3OptionMatrix(t *testing.T) {
 		check func(*options) bool
 	}{
 		{"-c h -k 100", func(o *options) bool { return o.cfg.Blocks == 100 && o.cfg.Duration == 0 }},
-		{"-c h -T run1", func(o *options) bool { return o.cfg.Title == "run1" && o.out.title == "run1" }},
+		{"-c h -T run1", func(o *options) bool { return o.cfg.Title == "run1" && o.out.Title == "run1" }},
 		{"-c h --extra-data x=1", func(o *options) bool { return o.cfg.ExtraData == "x=1" }},
 		{"-c h --get-server-output", func(o *options) bool { return o.cfg.GetServerOutput }},
 		{"-c h -Z", func(o *options) bool { return o.cfg.ZeroCopy }},
@@ -31,14 +33,21 @@ func TestIperf3OptionMatrix(t *testing.T) {
 		{"-c h --dscp 10", func(o *options) bool { return o.cfg.TOS == 40 }},
 		{"-c h -M 1400", func(o *options) bool { return o.cfg.MSS == 1400 }},
 		{"-c h -N", func(o *options) bool { return o.cfg.NoDelay }},
-		{"-c h --logfile /tmp/x.log", func(o *options) bool { return o.out.logfile == "/tmp/x.log" }},
+		{"-c h --logfile /tmp/x.log", func(o *options) bool { return o.out.Logfile == "/tmp/x.log" }},
 		{"-c h --forceflush", func(o *options) bool { return true }},
-		{"-c h --timestamps", func(o *options) bool { return o.out.timestamps == "%c " }},
-		{"-c h --timestamps=%T", func(o *options) bool { return o.out.timestamps == "%T" }},
-		{"-c h -I /tmp/fs.pid", func(o *options) bool { return o.out.pidfile == "/tmp/fs.pid" }},
-		{"-s -D", func(o *options) bool { return o.out.daemon }},
+		{"-c h --timestamps", func(o *options) bool { return o.out.Timestamps == "%c " }},
+		{"-c h --timestamps=%T", func(o *options) bool { return o.out.Timestamps == "%T" }},
+		{"-c h -I /tmp/fs.pid", func(o *options) bool { return o.out.Pidfile == "/tmp/fs.pid" }},
+		{"-s -D", func(o *options) bool { return o.out.Daemon }},
 		{"-c h -A 1", func(o *options) bool { return o.affinity == 1 && o.cfg.ServerAffinity == -1 }},
 		{"-c h -A 0,1", func(o *options) bool { return o.affinity == 0 && o.cfg.ServerAffinity == 1 }},
+		{"-c h -A 1/1", func(o *options) bool {
+			return o.affinity == 1 && o.cfg.ServerAffinity == -1 && len(o.notes) == 1 && strings.Contains(o.notes[0], "CPU 1 only")
+		}},
+		{"-s --server-max-duration 30", func(o *options) bool { return o.server.MaxDuration == 30*time.Second }},
+		{"-c h -u --gsro", func(o *options) bool { return !o.cfg.NoGSO }},
+		{"-c h -J --json-stream", func(o *options) bool { return o.jsonStream && !o.json && !o.jsonFull }},
+		{"-c h --json-stream --json-stream-full-output", func(o *options) bool { return o.jsonStream && o.jsonFull }},
 		{"-c h --connect-timeout 2500", func(o *options) bool { return o.cfg.ConnectTimeout == 2500*time.Millisecond }},
 		{"-c h --rcv-timeout 5000", func(o *options) bool { return o.cfg.StallTimeout == 5*time.Second }},
 		{"-s --rcv-timeout 5000", func(o *options) bool { return o.server.StallTimeout == 5*time.Second }},
@@ -50,7 +59,7 @@ func TestIperf3OptionMatrix(t *testing.T) {
 		{"-c h -u --dont-fragment", func(o *options) bool { return o.cfg.DontFragment }},
 		{"-c h --repeating-payload", func(o *options) bool { return o.cfg.RepeatingPayload }},
 		{"-c h --bind-dev lo", func(o *options) bool { return o.cfg.BindDev == "lo" }},
-		{"-c h -d", func(o *options) bool { return o.out.debug }},
+		{"-c h -d", func(o *options) bool { return o.out.Debug }},
 		{"-c h -b 10M/4 -u", func(o *options) bool { return o.cfg.Rate == 10_000_000 && o.cfg.Burst == 4 }},
 		{"-c h%lo", func(o *options) bool { return o.cfg.Host == "h" && o.cfg.BindDev == "lo" }},
 		{"-c h -B 127.0.0.1%lo", func(o *options) bool { return o.cfg.BindAddr == "127.0.0.1" && o.cfg.BindDev == "lo" }},
@@ -66,24 +75,32 @@ func TestIperf3OptionMatrix(t *testing.T) {
 		}
 	}
 	refused := map[string]string{
-		"-c h --sctp":                  "SCTP",
-		"-c h -X eth0":                 "SCTP",
-		"-c h --nstreams 2":            "SCTP",
-		"-c h --username u":            "RSA authentication",
-		"-c h --rsa-public-key-path k": "RSA authentication",
-		"-s --rsa-private-key-path k":  "RSA authentication",
-		"-s --authorized-users-path f": "RSA authentication",
-		"-s --time-skew-threshold 5":   "RSA authentication",
-		"-c h -L 5":                    "flow labels",
-		"-c h -F file":                 "-F/--file",
-		"-c h -S 300":                  "-S",
-		"-c h --dscp XX":               "--dscp",
-		"-c h -M 20":                   "-M",
-		"-c h -D":                      "server option",
-		"-c h --connect-timeout soon":  "--connect-timeout",
-		"-c h -A x":                    "-A",
-		"-c h -b 10M/x":                "burst",
-		"-c h -Z -u":                   "-Z applies to TCP only",
+		"-c h --sctp":                                 "SCTP",
+		"-c h -X eth0":                                "SCTP",
+		"-c h --nstreams 2":                           "SCTP",
+		"-c h --username u":                           "RSA authentication",
+		"-c h --rsa-public-key-path k":                "RSA authentication",
+		"-s --rsa-private-key-path k":                 "RSA authentication",
+		"-s --authorized-users-path f":                "RSA authentication",
+		"-s --time-skew-threshold 5":                  "RSA authentication",
+		"-c h --use-pkcs1-padding":                    "RSA authentication",
+		"-c h -n 5M -t 2":                             "only one test end condition (-t, -n, -k) may be specified",
+		"-c h -k 10 -n 5M":                            "only one test end condition",
+		"-c h -t 1 -k 10":                             "only one test end condition",
+		"-c h --server-max-duration 3":                "server option",
+		"-s --max-duration 3 --server-max-duration 3": "exclude each other",
+		"-c h -u --gsro --no-gso":                     "exclude each other",
+		"-c h --json-stream-full-output":              "needs --json-stream",
+		"-c h -L 5":                                   "flow labels",
+		"-c h -F file":                                "-F/--file",
+		"-c h -S 300":                                 "-S",
+		"-c h --dscp XX":                              "--dscp",
+		"-c h -M 20":                                  "-M",
+		"-c h -D":                                     "server option",
+		"-c h --connect-timeout soon":                 "--connect-timeout",
+		"-c h -A x":                                   "-A",
+		"-c h -b 10M/x":                               "burst",
+		"-c h -Z -u":                                  "-Z applies to TCP only",
 	}
 	for args, want := range refused {
 		_, err := parseArgs(strings.Fields(args))
@@ -133,5 +150,66 @@ func TestOptionsEndToEnd(t *testing.T) {
 	}
 	if _, err := os.Stat(pid); !os.IsNotExist(err) {
 		t.Errorf("pid file left behind: %v", err)
+	}
+}
+
+// TestIperf321CommandLine: the iperf3 3.17-3.21 command-line behaviours
+// on the real binary: conflicting end conditions exit 1 as in iperf3, a
+// failed -J --logfile test leaves a valid JSON document with the error in
+// it, and --json-stream-full-output writes the events, then the document.
+func TestIperf321CommandLine(t *testing.T) {
+	_, stderr, code := runBin(t, "-c", "127.0.0.1", "-n", "5M", "-t", "1")
+	if code != 1 || !strings.Contains(stderr, "only one test end condition (-t, -n, -k) may be specified") {
+		t.Errorf("-n 5M -t 1: exit %d, stderr %q; want exit 1 and iperf3's reason", code, stderr)
+	}
+
+	// Nothing listens on a port just closed: the test fails to connect.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	log := filepath.Join(t.TempDir(), "run.json")
+	_, stderr, code = runBin(t, "-c", "127.0.0.1", "-p", port, "-t", "1", "-J", "--logfile", log)
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || doc.Error == "" || code != 1 {
+		t.Errorf("-J --logfile of a failed test: exit %d, JSON error %v, error key %q:\n%s", code, err, doc.Error, data)
+	}
+	if !strings.Contains(stderr, doc.Error) {
+		t.Errorf("stderr %q does not carry the error %q", stderr, doc.Error)
+	}
+
+	stdout, stderr, code := runBin(t, "--loopback", "-t", "0.5", "-i", "0.25", "--json-stream", "--json-stream-full-output")
+	if code != 0 {
+		t.Fatalf("--json-stream-full-output: exit %d: %s", code, stderr)
+	}
+	var events []string
+	rest := stdout
+	for strings.HasPrefix(rest, `{"event":`) {
+		line, tail, _ := strings.Cut(rest, "\n")
+		var ev struct{ Event string }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("event line %q: %v", line, err)
+		}
+		events = append(events, ev.Event)
+		rest = tail
+	}
+	var full struct {
+		Start     map[string]any   `json:"start"`
+		Intervals []map[string]any `json:"intervals"`
+		End       map[string]any   `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(rest), &full); err != nil || len(full.Intervals) == 0 || full.End["sum_sent"] == nil {
+		t.Errorf("after the events: %v, want the -J document:\n%s", err, rest)
+	}
+	if len(events) < 3 || events[0] != "start" || events[len(events)-1] != "end" {
+		t.Errorf("events %v, want start … end", events)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/flowscope/flowscope/fleet"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,13 +36,13 @@ func TestParseTargets(t *testing.T) {
 
 	good := []struct {
 		args string
-		want []target
+		want []fleet.Target
 	}{
-		{"-c a,b", []target{{"a", 0}, {"b", 0}}},
-		{"-c a:5202,b,10.0.0.3:6000 -p 5300", []target{{"a", 5202}, {"b", 0}, {"10.0.0.3", 6000}}},
-		{"-c [::1]:5202,::1", []target{{"::1", 5202}, {"::1", 0}}},
-		{"--targets " + list, []target{{"hostA", 0}, {"hostB", 5300}, {"fe80::1", 5301}, {"2001:db8::7", 0}}},
-		{"-c first --targets " + list, []target{{"first", 0}, {"hostA", 0}, {"hostB", 5300}, {"fe80::1", 5301}, {"2001:db8::7", 0}}},
+		{"-c a,b", []fleet.Target{{Host: "a", Port: 0}, {Host: "b", Port: 0}}},
+		{"-c a:5202,b,10.0.0.3:6000 -p 5300", []fleet.Target{{Host: "a", Port: 5202}, {Host: "b", Port: 0}, {Host: "10.0.0.3", Port: 6000}}},
+		{"-c [::1]:5202,::1", []fleet.Target{{Host: "::1", Port: 5202}, {Host: "::1", Port: 0}}},
+		{"--targets " + list, []fleet.Target{{Host: "hostA", Port: 0}, {Host: "hostB", Port: 5300}, {Host: "fe80::1", Port: 5301}, {Host: "2001:db8::7", Port: 0}}},
+		{"-c first --targets " + list, []fleet.Target{{Host: "first", Port: 0}, {Host: "hostA", Port: 0}, {Host: "hostB", Port: 5300}, {Host: "fe80::1", Port: 5301}, {Host: "2001:db8::7", Port: 0}}},
 		{"-c h", nil}, // one server: a plain client
 	}
 	for _, g := range good {
@@ -91,7 +92,7 @@ func TestParseTargets(t *testing.T) {
 			t.Errorf("%q: err = %v, want it to mention %q", args, err, want)
 		}
 	}
-	many := make([]string, maxTargets+1)
+	many := make([]string, fleet.MaxTargets+1)
 	for i := range many {
 		many[i] = "h" + strconv.Itoa(i)
 	}
@@ -210,23 +211,38 @@ func (s *metricsServer) waitBytes(t *testing.T, dir string, want float64) float6
 	}
 }
 
+// jsonTotal is one of the totals in the run's "sum" and in each server's
+// "end", as the JSON states them.
+type jsonTotal struct {
+	Start         float64 `json:"start"`
+	End           float64 `json:"end"`
+	Seconds       float64 `json:"seconds"`
+	Bytes         uint64  `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	Retransmits   *int64  `json:"retransmits,omitempty"`
+	Packets       *uint64 `json:"packets,omitempty"`
+	LostPackets   *int64  `json:"lost_packets,omitempty"`
+	Sender        bool    `json:"sender"`
+	Servers       int     `json:"servers"`
+}
+
 type fleetDoc struct {
 	Servers []map[string]json.RawMessage `json:"servers"`
 	Sum     struct {
 		Servers, Succeeded, Failed int
 		Errors                     []string
-		SumSent                    *fleetTotal `json:"sum_sent"`
-		SumReceived                *fleetTotal `json:"sum_received"`
-		SumSentReverse             *fleetTotal `json:"sum_sent_bidir_reverse"`
-		SumReceivedReverse         *fleetTotal `json:"sum_received_bidir_reverse"`
+		SumSent                    *jsonTotal `json:"sum_sent"`
+		SumReceived                *jsonTotal `json:"sum_received"`
+		SumSentReverse             *jsonTotal `json:"sum_sent_bidir_reverse"`
+		SumReceivedReverse         *jsonTotal `json:"sum_received_bidir_reverse"`
 	} `json:"sum"`
 }
 
 type iperfEnd struct {
-	SumSent            *fleetTotal `json:"sum_sent"`
-	SumReceived        *fleetTotal `json:"sum_received"`
-	SumSentReverse     *fleetTotal `json:"sum_sent_bidir_reverse"`
-	SumReceivedReverse *fleetTotal `json:"sum_received_bidir_reverse"`
+	SumSent            *jsonTotal `json:"sum_sent"`
+	SumReceived        *jsonTotal `json:"sum_received"`
+	SumSentReverse     *jsonTotal `json:"sum_sent_bidir_reverse"`
+	SumReceivedReverse *jsonTotal `json:"sum_received_bidir_reverse"`
 }
 
 func runFleetCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {

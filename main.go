@@ -1,6 +1,9 @@
 // Command flowscope is a network throughput benchmark that speaks iperf3's
 // protocol: a server (-s), a client (-c HOST), or both in one process
-// (--loopback) for a first run without a second host.
+// (--loopback) for a first run without a second host. Package main holds
+// the command line, the choice of mode and the wiring of the engine to its
+// front ends (report/ for text and JSON, ui/ for the live view, fleet/ for
+// several servers at once).
 package main
 
 import (
@@ -8,14 +11,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
+	"time"
 
+	"github.com/flowscope/flowscope/buildinfo"
+	"github.com/flowscope/flowscope/daemon"
 	"github.com/flowscope/flowscope/engine"
+	"github.com/flowscope/flowscope/fleet"
+	"github.com/flowscope/flowscope/interrupt"
+	"github.com/flowscope/flowscope/live"
+	"github.com/flowscope/flowscope/profile"
+	"github.com/flowscope/flowscope/record"
+	"github.com/flowscope/flowscope/replaycmd"
 	"github.com/flowscope/flowscope/report"
+	"github.com/flowscope/flowscope/termsafe"
 )
 
 // Exit codes.
@@ -29,198 +38,174 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// say writes one line "flowscope: …" on w.
+var say = termsafe.Say
+
+// logTo is a server's log: one line on w per message.
+func logTo(w io.Writer, prefix string) func(string) {
+	return func(msg string) { say(w, "%s%s", prefix, msg) }
+}
+
 // run is main without the process: it returns the exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	if code, ok := replaycmd.Run(args, stdout, stderr); ok {
+		return code
+	}
 	opts, err := parseArgs(args)
 	if errors.Is(err, errHelp) {
 		fmt.Fprint(stdout, usage())
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		say(stderr, "%v", err)
+		if errors.Is(err, errEndConditions) {
+			return exitFailed // iperf3's exit code for this refusal
+		}
 		return exitUsage
 	}
 	if opts.version {
-		fmt.Fprintf(stdout, "flowscope %s (iperf3 protocol 3.12 compatible)\n", engine.Version)
+		fmt.Fprintf(stdout, "flowscope %s (%s, iperf3 protocol 3.12 compatible)\n", engine.Version, buildinfo.Read().GoVersion)
 		return exitOK
 	}
-	if opts.out.daemon {
-		return daemonize(args, opts.out.logfile, stderr)
+	opts.listening = func() {}
+	child := daemon.ThisChild()
+	if child == nil && opts.out.Daemon {
+		return daemonize(args, stderr)
 	}
-	stdout, stderr, cleanup, err := setupOutput(&opts.out, stdout, stderr)
+	stdout, stderr, cleanup, err := opts.out.Open(stdout, stderr)
+	if child != nil { // started by -D: until it listens, stderr reaches the parent too
+		defer child.Close()
+		stderr = child.Tee(stderr)
+		opts.noTUI, opts.listening = true, child.Ready
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		say(stderr, "%v", err)
 		return exitFailed
 	}
 	defer cleanup()
-	stopProfiles, err := startProfiles(opts.prof)
+	stopProfiles, err := profile.Start(opts.prof)
 	defer func() {
 		if err := stopProfiles(); err != nil {
-			fmt.Fprintf(stderr, "flowscope: %v\n", err)
+			say(stderr, "%v", err)
+			code = max(code, exitFailed)
 		}
 	}()
 	if err != nil {
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		say(stderr, "%v", err)
 		return exitFailed
 	}
-	if opts.out.logfile != "" || opts.out.timestamps != "" {
+	if opts.out.Logfile != "" || opts.out.Timestamps != "" {
 		opts.noTUI = true // the live UI needs the terminal as it is
 	}
 	for _, n := range opts.notes {
-		fmt.Fprintf(stderr, "flowscope: note: %s\n", n)
+		say(stderr, "note: %s", n)
 	}
 	if opts.affinity >= 0 {
 		if err := engine.PinProcess(opts.affinity); err != nil {
-			fmt.Fprintf(stderr, "flowscope: -A: %v\n", err)
+			say(stderr, "-A: %v", err)
 			return exitFailed
 		}
 	}
-
-	// The live view: one client test or one server here; several servers
-	// at once (-c A,B) open it from runFleet.
-	if !opts.noTUI && !opts.json && !opts.jsonStream && opts.targets == nil && isTerminal(stdout) {
-		return runTUI(opts, stdout, stderr)
+	var rec *record.Recorder
+	if opts.record != "" {
+		if rec, err = record.OpenRecorder(opts.record, opts.mode == modeServer, func(err error) { say(stderr, "%v", err) }); err != nil {
+			say(stderr, "%v", err)
+			return exitFailed
+		}
 	}
+	code = runMode(opts, rec, stdout, stderr)
+	if err := rec.Close(); err != nil {
+		say(stderr, "%v", err)
+		code = exitFailed
+	}
+	return code
+}
 
-	ctx, stop := interruptContext()
+// runMode runs the test, the server or the multi-server run the options
+// describe, in the live view on a terminal, else with the text or JSON
+// report; rec is --record (nil without).
+func runMode(opts *options, rec *record.Recorder, stdout, stderr io.Writer) int {
+	if !opts.noTUI && !opts.json && !opts.jsonStream && live.IsTerminal(stdout) {
+		return runTUI(opts, rec, stdout, stderr)
+	}
+	ctx, stop := interrupt.Context(stderr)
 	defer stop()
-
-	newReporter := func() report.Reporter {
-		ro := report.Options{Format: opts.format, Verbose: opts.verbose, Title: opts.out.title}
-		var rep report.Reporter
-		switch {
-		case opts.json:
-			rep = report.NewJSON(stdout, ro)
-		case opts.jsonStream:
-			rep = report.NewJSONStream(stdout, ro)
-		default:
-			rep = report.NewText(stdout, ro)
-		}
-		if opts.out.debug {
-			rep = debugReporter{stderr, rep}
-		}
-		return rep
+	switch {
+	case opts.mode == modeServer:
+		return runServer(ctx, opts, rec, stdout, stderr)
+	case opts.mode == modeLoopback:
+		return runLoopback(ctx, opts, rec.Tee(newReporter(opts, stdout, stderr)), stderr)
+	case opts.targets != nil:
+		return runFleet(ctx, opts, rec, stdout, stderr)
 	}
+	return runClient(ctx, opts.cfg, rec.Tee(newReporter(opts, stdout, stderr)), stderr)
+}
 
-	switch opts.mode {
-	case modeServer:
-		return runServer(ctx, opts, newReporter, stdout, stderr)
-	case modeLoopback:
-		return runLoopback(ctx, opts, newReporter(), stderr)
+// newReporter is the text, -J or --json-stream report of one test.
+func newReporter(opts *options, stdout, stderr io.Writer) report.Reporter {
+	ro := opts.reportOptions()
+	var rep report.Reporter
+	switch {
+	case opts.json:
+		rep = report.NewJSON(stdout, ro)
+	case opts.jsonStream && opts.jsonFull:
+		rep = report.Tee(report.NewJSONStream(stdout, ro), report.NewJSON(stdout, ro))
+	case opts.jsonStream:
+		rep = report.NewJSONStream(stdout, ro)
 	default:
-		if opts.targets != nil {
-			return runFleet(ctx, opts, stdout, stderr)
-		}
-		return runClient(ctx, opts.cfg, newReporter(), stderr)
+		rep = report.NewText(stdout, ro)
 	}
-}
-
-// interruptContext is cancelled by the first SIGINT or SIGTERM; a second
-// one exits at once.
-func interruptContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-sig:
-			cancel()
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case <-sig:
-			fmt.Fprintln(os.Stderr, "flowscope: interrupted again, exiting now")
-			os.Exit(130)
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { signal.Stop(sig); cancel() }
-}
-
-// withFindings prints each new finding as one stderr line before handing
-// the event on: "flowscope: warning: what (evidence). Fix: fix".
-func withFindings(stderr io.Writer, next func(engine.Event)) func(engine.Event) {
-	printed := map[string]bool{}
-	print := func(fs []engine.Finding) {
-		for _, f := range fs {
-			line := f.String()
-			if !printed[line] {
-				printed[line] = true
-				fmt.Fprintf(stderr, "flowscope: %s\n", line)
-			}
-		}
+	if opts.out.Debug {
+		rep = report.Func(report.Debug(stderr, rep.Handle))
 	}
-	return func(ev engine.Event) {
-		switch e := ev.(type) {
-		case *engine.Start:
-			print(e.Findings)
-		case *engine.Sample:
-			print(e.Findings)
-		case *engine.End:
-			// Findings of a test that failed before it started arrive here.
-			var unseen []engine.Finding
-			for _, f := range e.Findings {
-				if !printed[f.String()] {
-					unseen = append(unseen, f)
-				}
-			}
-			print(unseen)
-			clear(printed)
-		}
-		next(ev)
-	}
+	return rep
 }
 
 func runClient(ctx context.Context, cfg engine.Config, rep report.Reporter, stderr io.Writer) int {
-	_, err := engine.NewClient(cfg, withFindings(stderr, rep.Handle)).Run(ctx)
+	_, err := engine.NewClient(cfg, report.PrintFindings(stderr, rep.Handle)).Run(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
-		return exitFailed
+		say(stderr, "%v", err)
+		return exitCode(err)
 	}
 	return exitOK
 }
 
-func runServer(ctx context.Context, opts *options, newReporter func() report.Reporter, stdout, stderr io.Writer) int {
-	addr := net.JoinHostPort(opts.cfg.BindAddr, strconv.Itoa(opts.cfg.Port))
-	ln, err := engine.Listen(ctx, opts.cfg.Network, addr)
+// exitCode is the exit status for a failed test: a usage error when the
+// engine found the test's own parameters invalid, a failure otherwise.
+func exitCode(err error) int {
+	if engine.CauseOf(err) == engine.CauseInvalid {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// runServer serves with the text or JSON reports, each test its own.
+func runServer(ctx context.Context, opts *options, rec *record.Recorder, stdout, stderr io.Writer) int {
+	srv, err := listenServer(ctx, opts, logTo(stderr, ""))
 	if err != nil {
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		say(stderr, "%v", err)
 		return exitFailed
 	}
 	banner := func() {
 		if !opts.json && !opts.jsonStream {
-			fmt.Fprintf(stdout, "-----------------------------------------------------------\n")
-			fmt.Fprintf(stdout, "Server listening on %d (backlog %d)\n", opts.cfg.Port, engine.Backlog())
-			fmt.Fprintf(stdout, "-----------------------------------------------------------\n")
+			bar := "-----------------------------------------------------------\n"
+			fmt.Fprintf(stdout, "%sServer listening on %d (backlog %d)\n%s", bar, opts.cfg.Port, engine.Backlog(), bar)
 		}
 	}
-	observe, stopMetrics, err := startMetrics(ctx, opts.metricsAddr, ln, opts.server.MaxTests, stderr)
-	if err != nil {
-		_ = ln.Close()
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
-		return exitFailed
-	}
-	defer stopMetrics()
 	banner()
-	sc := serverConfig(opts, func(msg string) {
-		fmt.Fprintf(stderr, "flowscope: %s\n", msg)
-	})
-	outs := newServerOutputs(opts.json, report.Options{Format: opts.format, Title: opts.out.title})
-	sc.ServerOutput = outs.output
-	reportTests := perTest(newReporter, func(ev engine.Event) {
-		if _, ok := ev.(*engine.End); ok && !opts.oneOff {
+	opts.listening()
+	reports := report.NewPerTest(func(uint64) report.Reporter { return newReporter(opts, stdout, stderr) })
+	recordings := rec.Tee(nil)
+	err = srv.serve(ctx, report.PrintFindings(stderr, func(ev engine.Event) {
+		recordings.Handle(ev)
+		reports.Handle(ev)
+		// The next test's banner; none once the server is stopping.
+		if _, ok := ev.(*engine.End); ok && !opts.oneOff && ctx.Err() == nil {
 			banner()
 		}
-	})
-	srv := engine.NewServer(sc, withFindings(stderr, func(ev engine.Event) {
-		observe(ev)
-		outs.handle(ev)
-		reportTests(ev)
 	}))
-	err = srv.Serve(ctx, ln)
-	if err != nil && !errors.Is(err, engine.ErrServerClosed) {
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+	if err != nil {
+		say(stderr, "%v", err)
 		return exitFailed
 	}
 	return exitOK
@@ -229,11 +214,9 @@ func runServer(ctx context.Context, opts *options, newReporter func() report.Rep
 // runLoopback runs a server on a free loopback port and a client against
 // it, in this process.
 func runLoopback(ctx context.Context, opts *options, rep report.Reporter, stderr io.Writer) int {
-	cfg, stopSrv, err := startLoopbackServer(ctx, opts, func(msg string) {
-		fmt.Fprintf(stderr, "flowscope: server: %s\n", msg)
-	})
+	cfg, stopSrv, err := startLoopbackServer(ctx, opts, logTo(stderr, "server: "))
 	if err != nil {
-		fmt.Fprintf(stderr, "flowscope: %v\n", err)
+		say(stderr, "%v", err)
 		return exitFailed
 	}
 	code := runClient(ctx, cfg, rep, stderr)
@@ -241,73 +224,56 @@ func runLoopback(ctx context.Context, opts *options, rep report.Reporter, stderr
 	return code
 }
 
-// serverConfig is the server side of the command line.
-func serverConfig(opts *options, log func(string)) engine.ServerConfig {
-	sc := opts.server
-	sc.OneOff = opts.oneOff
-	sc.Interval = opts.cfg.Interval
-	sc.StallWindow = opts.cfg.StallWindow
-	sc.Log = log
-	return sc
+// runFleet runs the same test against every target at once (fleet/); on a
+// terminal in the live view.
+func runFleet(ctx context.Context, opts *options, rec *record.Recorder, stdout, stderr io.Writer) int {
+	f := fleet.New(fleetOptions(opts, false), stdout, stderr)
+	var tap func(int, engine.Event)
+	if rec != nil {
+		labels := f.Labels()
+		tap = func(i int, ev engine.Event) { rec.HandleTarget(labels[i], ev) }
+	}
+	f.Run(ctx, tap)
+	if !f.Finish() {
+		return exitFailed
+	}
+	return exitOK
 }
 
-// perTest gives each of a server's tests its own reporter, so tests that
-// run at once (--max-tests) are reported apart; after is called with every
-// event once the reporter has it.
-func perTest(newReporter func() report.Reporter, after func(engine.Event)) func(engine.Event) {
-	reps := map[uint64]report.Reporter{}
-	return func(ev engine.Event) {
-		var id uint64
-		switch e := ev.(type) {
-		case *engine.Start:
-			id = e.Test
-		case *engine.Sample:
-			id = e.Test
-		case *engine.Progress:
-			id = e.Test
-		case *engine.End:
-			id = e.Test
-		}
-		rep := reps[id]
-		if rep == nil {
-			rep = newReporter()
-			reps[id] = rep
-		}
-		rep.Handle(ev)
-		if _, ok := ev.(*engine.End); ok {
-			delete(reps, id)
-		}
-		after(ev)
+// fleetOptions is the multi-server side of the command line; live: for the
+// live view.
+func fleetOptions(opts *options, live bool) fleet.Options {
+	fo := fleet.Options{
+		Config: opts.cfg, Targets: opts.targets, Debug: opts.out.Debug, Live: live,
+		Report: opts.reportOptions(),
 	}
+	switch {
+	case opts.json:
+		fo.Output = fleet.JSON
+	case opts.jsonStream:
+		fo.Output = fleet.JSONStream
+	}
+	return fo
 }
 
-// startLoopbackServer starts a one-off server on a free loopback port and
-// returns the client configuration that reaches it, and a function that
-// stops the server and waits for it.
-func startLoopbackServer(ctx context.Context, opts *options, log func(string)) (engine.Config, func(), error) {
-	host := "127.0.0.1"
-	if opts.cfg.Network == "tcp6" {
-		host = "::1"
-	}
-	ln, err := engine.Listen(ctx, opts.cfg.Network, net.JoinHostPort(host, "0"))
-	if err != nil {
-		return engine.Config{}, nil, err
-	}
-	// The in-process server keeps its own report only to answer
-	// --get-server-output.
-	outs := newServerOutputs(opts.json, report.Options{Format: opts.format})
-	srv := engine.NewServer(engine.ServerConfig{
-		OneOff:       true,
-		StallWindow:  opts.cfg.StallWindow,
-		Log:          log,
-		ServerOutput: outs.output,
-	}, outs.handle)
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(srvCtx, ln) }()
+// daemonTimeout bounds how long -D waits for the background server.
+const daemonTimeout = 30 * time.Second
 
-	cfg := opts.cfg
-	cfg.Host = host
-	cfg.Port = ln.Addr().(*net.TCPAddr).Port
-	return cfg, func() { stopSrv(); <-served }, nil
+// daemonize starts this command again in the background (-D) and returns
+// once it listens, with its process id, or failed, with its error.
+func daemonize(args []string, stderr io.Writer) int {
+	pid, err := daemon.Start(args, daemonTimeout)
+	var failed *daemon.FailedError
+	switch {
+	case errors.As(err, &failed) && len(failed.Lines) > 0:
+		for _, l := range failed.Lines {
+			fmt.Fprintln(stderr, l)
+		}
+		return exitFailed
+	case err != nil:
+		say(stderr, "-D: %v", err)
+		return exitFailed
+	}
+	say(stderr, "server running in the background as process %d", pid)
+	return exitOK
 }

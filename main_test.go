@@ -7,14 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowscope/flowscope/testbin"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -38,9 +37,9 @@ func TestParseArgs(t *testing.T) {
 		}},
 		{"-c h -4 --json-stream -V", func(o *options) bool { return o.cfg.Network == "tcp4" && o.jsonStream && o.verbose }},
 		{"-v", func(o *options) bool { return o.version }},
-		{"-c h -u", func(o *options) bool { return o.cfg.UDP && o.cfg.Rate == 1<<20 && o.cfg.BlockSize == 0 }},
+		{"-c h -u", func(o *options) bool { return o.cfg.UDP() && o.cfg.Rate == 1<<20 && o.cfg.BlockSize == 0 }},
 		{"-c h -u -b 0 -l 1470 --udp-counters-64bit", func(o *options) bool {
-			return o.cfg.UDP && o.cfg.Rate == 0 && o.cfg.BlockSize == 1470 && o.cfg.Counters64
+			return o.cfg.UDP() && o.cfg.Rate == 0 && o.cfg.BlockSize == 1470 && o.cfg.Counters64
 		}},
 		{"-c h -u --bidir -b 100M --reverse-bitrate 20M", func(o *options) bool {
 			return o.cfg.Rate == 100_000_000 && o.cfg.ReverseRate == 20_000_000
@@ -61,23 +60,22 @@ func TestParseArgs(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"":                      "choose a mode",
-		"-s -c h":               "exclude each other",
-		"-c h -P 0":             "parallel",
-		"-c h -t abc":           "-t",
-		"-c h -t -1":            "-t",
-		"-c h -i 0.001":         "interval",
-		"-c h -l 12Q":           "-l",
-		"-c h -b fast":          "-b",
-		"-c h -R --bidir":       "cannot be combined",
-		"-c h -p 70000":         "port",
-		"-c h --no-such-flag":   "unknown flag",
-		"-c h -J --json-stream": "exclude each other",
-		"-c h -4 -6":            "exclude each other",
-		"-c h -f x":             "format",
-		"-c h extra":            "unexpected argument",
-		"-c h -1":               "server option",
-		"-c h -n 0":             "-n",
+		"":                    "choose a mode",
+		"-s -c h":             "exclude each other",
+		"-c h -P 0":           "parallel",
+		"-c h -t abc":         "-t",
+		"-c h -t -1":          "-t",
+		"-c h -i 0.001":       "interval",
+		"-c h -l 12Q":         "-l",
+		"-c h -b fast":        "-b",
+		"-c h -R --bidir":     "cannot be combined",
+		"-c h -p 70000":       "port",
+		"-c h --no-such-flag": "unknown flag",
+		"-c h -4 -6":          "exclude each other",
+		"-c h -f x":           "format",
+		"-c h extra":          "unexpected argument",
+		"-c h -1":             "server option",
+		"-c h -n 0":           "-n",
 	}
 	for args, want := range bad {
 		_, err := parseArgs(strings.Fields(args))
@@ -87,32 +85,8 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds flowscope once for the tests that run it as a process.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flowscope-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "flowscope")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build: %v", buildErr)
-	}
-	return binPath
-}
+// binary is flowscope built for the tests that run it as a process.
+func binary(t *testing.T) string { return testbin.Flowscope(t) }
 
 // runBin runs the binary with args and returns stdout, stderr, exit code.
 func runBin(t *testing.T, args ...string) (string, string, int) {
@@ -134,7 +108,7 @@ func runBin(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestBadFlagsExit2(t *testing.T) {
-	for _, args := range [][]string{{"--bogus"}, {"-c", "127.0.0.1", "-P", "x"}, {}, {"-c", "127.0.0.1", "-t", "0"}} {
+	for _, args := range [][]string{{"--bogus"}, {"-c", "127.0.0.1", "-P", "x"}, {}, {"-c", "127.0.0.1", "-t", "0"}, {"-c", "127.0.0.1", "-B", "notanaddress", "-t", "1"}} {
 		_, stderr, code := runBin(t, args...)
 		if code != exitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)

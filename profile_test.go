@@ -38,7 +38,9 @@ func TestProfiles(t *testing.T) {
 			t.Errorf("%s profile: %d bytes, %v", kind, len(b), err)
 		}
 	}
-	if _, stderr, code := runBin(t, "--loopback", "-t", "0.1", "--no-tui", "--cpuprofile", filepath.Join(dir, "missing", "cpu")); code == 0 {
-		t.Errorf("a profile that cannot be written should fail the run; stderr %q", stderr)
+	for _, kind := range []string{"cpu", "block", "mutex"} {
+		if _, stderr, code := runBin(t, "--loopback", "-t", "0.1", "--no-tui", "--"+kind+"profile", filepath.Join(dir, "missing", kind)); code != exitFailed {
+			t.Errorf("a %s profile that cannot be written should fail the run: exit %d, stderr %q", kind, code, stderr)
+		}
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/flowscope/flowscope/engine"
 )
 
 // tmuxSession is a detached tmux session on a private server (-L) that the
@@ -121,51 +119,33 @@ func TestTUIInTmux(t *testing.T) {
 	if strings.Contains(scr, "╭─ SUM") || strings.Contains(scr, "rtt / rttvar") {
 		t.Errorf("the live screen was not cleared on exit:\n%s", scr)
 	}
-	if strings.Contains(scr, "0.00-0.50") {
-		t.Errorf("interval lines were printed after the UI; only the summary belongs there:\n%s", scr)
+	// The summary follows the per-interval SUM table, without the streams'
+	// interval lines.
+	if !regexp.MustCompile(`\[SUM\]   0\.00-0\.\d\d +sec .*/sec +\d+\s*\n`).MatchString(scr) ||
+		regexp.MustCompile(`\[  1\]   0\.00-0\.\d\d +sec .*/sec +\d+\s*\n`).MatchString(scr) {
+		t.Errorf("want the SUM of each interval and no stream's intervals after the UI:\n%s", scr)
 	}
 }
 
-// The summaries printed after the UI keep a server's concurrent tests
-// apart: each test's summary is whole and headed by its client.
-func TestSummariesPerTest(t *testing.T) {
-	s := newSummaries(&options{format: 'a'}, true)
-	start := func(id uint64, port int) *engine.Start {
-		return &engine.Start{Side: engine.SideServer, Test: id, Host: "127.0.0.1", Port: port,
-			Params:  engine.TestParams{Protocol: "TCP", NumStreams: 1, Duration: time.Second},
-			Streams: []engine.StreamInfo{{ID: 1, Dir: engine.Recv}}}
+// With interval reports off (-i 0) the live view still updates while the
+// test runs, and the summary it leaves has no interval lines.
+func TestTUIWithoutIntervalReports(t *testing.T) {
+	s := newTmux(t)
+	bin := binary(t)
+	script := fmt.Sprintf("'%s' --loopback -t 4 -P 2 -i 0; echo \"flowscope exited $?\"; sleep 300", bin)
+	s.must("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", script)
+	s.waitFor("rates and the progress moving before the end", 30*time.Second, func(scr string) bool {
+		return len(streamRow.FindAllString(scr, -1)) == 2 && !strings.Contains(scr, "     0 bit/s") &&
+			strings.Contains(scr, "▸ running") && hasBraille(scr)
+	})
+	s.waitFor("the test done", 30*time.Second, func(scr string) bool { return strings.Contains(scr, "▸ done") })
+	s.must("send-keys", "-t", "e2e", "q")
+	scr := s.waitFor("the exit", 30*time.Second, func(scr string) bool { return strings.Contains(scr, "flowscope exited") })
+	if !strings.Contains(scr, "flowscope exited 0") || !strings.Contains(scr, "[SUM]") {
+		t.Errorf("exit and summary:\n%s", scr)
 	}
-	sample := func(id uint64) *engine.Sample {
-		return &engine.Sample{Side: engine.SideServer, Test: id, End: time.Second,
-			Streams: []engine.StreamSample{{ID: 1, Dir: engine.Recv, Bytes: 1 << 20, Total: 1 << 20}}}
-	}
-	end := func(id uint64, bytes uint64) *engine.End {
-		return &engine.End{Side: engine.SideServer, Test: id, Seconds: 1,
-			Streams: []engine.StreamResult{{ID: 1, Dir: engine.Recv, Bytes: bytes, Seconds: 1, Retransmits: -1}}}
-	}
-	for _, ev := range []engine.Event{start(1, 40001), sample(1), start(2, 40002), sample(2), sample(1), end(2, 2<<20), end(1, 1<<20)} {
-		s.Handle(ev)
-	}
-	var out, errb strings.Builder
-	s.print(&out, &errb)
-	got := out.String()
-	i2 := strings.Index(got, "port 40002")
-	i1 := strings.Index(got, "port 40001")
-	if i2 < 0 || i1 < 0 || i2 > i1 {
-		t.Fatalf("summaries not in end order with their headers:\n%s", got)
-	}
-	first, second := got[:i1], got[i1:]
-	if !strings.Contains(first, "2.00 MBytes") || strings.Contains(first, "1.00 MBytes") ||
-		!strings.Contains(second, "1.00 MBytes") || strings.Contains(second, "2.00 MBytes") {
-		t.Errorf("tests' summaries mixed up:\n%s", got)
-	}
-	for _, l := range strings.Split(got, "\n") {
-		if strings.Contains(l, " sec ") && !strings.HasSuffix(l, "receiver") && !strings.HasSuffix(l, "sender") {
-			t.Errorf("interval line %q in the summary:\n%s", l, got)
-		}
-	}
-	if testing.Verbose() {
-		t.Log(got)
+	if strings.Contains(scr, "1.00-2.00") || strings.Contains(scr, "0.00-1.00") {
+		t.Errorf("interval lines after the UI although -i 0:\n%s", scr)
 	}
 }
 

@@ -122,6 +122,20 @@ func TestSetupFailed(t *testing.T) {
 	check(t, "refused", SetupFailed(map[string]int{CauseRefused: 1}, 1), want{kind: KindSetupFailed, severity: Critical, contains: []string{"server is running"}})
 }
 
+// TestUDPSetupFailed: a UDP stream whose connect reply never came is not
+// a listen-backlog problem: the fix names the UDP path, not somaxconn.
+func TestUDPSetupFailed(t *testing.T) {
+	check(t, "none", UDPSetupFailed(map[string]int{}, 2), want{none: true})
+	for _, cause := range []string{CauseTimeout, CauseReset} {
+		f := UDPSetupFailed(map[string]int{cause: 2}, 2)
+		check(t, cause, f, want{kind: KindSetupFailed, severity: Critical, contains: []string{"2 of 2 UDP streams", "UDP reaches the server's port"}})
+		if f != nil && strings.Contains(f.Fix, "somaxconn") {
+			t.Errorf("%s: UDP set-up fix blames somaxconn: %s", cause, f.Fix)
+		}
+	}
+	check(t, "fds", UDPSetupFailed(map[string]int{CauseFDs: 1}, 2), want{kind: KindSetupFailed, severity: Critical, contains: []string{"ulimit -n"}})
+}
+
 func TestStallReason(t *testing.T) {
 	cases := []struct {
 		name            string
@@ -129,40 +143,94 @@ func TestStallReason(t *testing.T) {
 		sending, others bool
 		prefix          string
 	}{
-		{"zero window", sysctl.TCPInfo{SndWnd: 0, Probes: 2, Unacked: 0, SndCwnd: 10, NotsentBytes: 4096}, true, true, "peer window 0"},
-		{"black hole", sysctl.TCPInfo{SndWnd: 65535, Backoff: 3, Retransmits: 3, CAState: caLoss, RTO: 1_630_000, Lost: 1, LastAckRecv: 2500}, true, false, "retransmission timeouts"},
-		{"shared bottleneck", sysctl.TCPInfo{SndWnd: 65535, Backoff: 4, CAState: caLoss, SndCwnd: 1, Lost: 11}, true, true, "bottleneck"},
-		{"local drops", sysctl.TCPInfo{SndWnd: 65535, CAState: caCWR, Unacked: 0, NotsentBytes: 1300000}, true, true, "local drops"},
-		{"idle sender", sysctl.TCPInfo{SndWnd: 65535, Unacked: 0, NotsentBytes: 0, SndCwnd: 10}, true, true, "sender idle"},
-		{"send buffer", sysctl.TCPInfo{SndWnd: 65535, Unacked: 5, SndCwnd: 14, NotsentBytes: 0}, true, true, "send buffer"},
-		{"other", sysctl.TCPInfo{SndWnd: 65535, Unacked: 14, SndCwnd: 14, NotsentBytes: 10}, true, true, "no progress"},
-		{"receiver, no data", sysctl.TCPInfo{RcvWnd: 65535, LastDataRecv: 1500}, false, true, "no data arriving"},
-		{"receiver, own window 0", sysctl.TCPInfo{RcvWnd: 0}, false, true, "local window 0"},
+		{"zero window", sysctl.TCPInfo{Known: sysctl.AllFields, SndWnd: 0, Probes: 2, Unacked: 0, SndCwnd: 10, NotsentBytes: 4096}, true, true, "peer window 0"},
+		{"black hole", sysctl.TCPInfo{Known: sysctl.AllFields, SndWnd: 65535, Backoff: 3, Retransmits: 3, CAState: caLoss, RTO: 1_630_000, Lost: 1, LastAckRecv: 2500}, true, false, "retransmission timeouts"},
+		{"shared bottleneck", sysctl.TCPInfo{Known: sysctl.AllFields, SndWnd: 65535, Backoff: 4, CAState: caLoss, SndCwnd: 1, Lost: 11}, true, true, "bottleneck"},
+		{"local drops", sysctl.TCPInfo{Known: sysctl.AllFields, SndWnd: 65535, CAState: caCWR, Unacked: 0, NotsentBytes: 1300000}, true, true, "local drops"},
+		{"idle sender", sysctl.TCPInfo{Known: sysctl.AllFields, SndWnd: 65535, Unacked: 0, NotsentBytes: 0, SndCwnd: 10}, true, true, "sender idle"},
+		{"send buffer", sysctl.TCPInfo{Known: sysctl.AllFields, SndWnd: 65535, Unacked: 5, SndCwnd: 14, NotsentBytes: 0}, true, true, "send buffer"},
+		{"other", sysctl.TCPInfo{Known: sysctl.AllFields, SndWnd: 65535, Unacked: 14, SndCwnd: 14, NotsentBytes: 10}, true, true, "no progress"},
+		{"receiver, no data", sysctl.TCPInfo{Known: sysctl.AllFields, RcvWnd: 65535, LastDataRecv: 1500}, false, true, "no data arriving"},
+		{"receiver, own window 0", sysctl.TCPInfo{Known: sysctl.AllFields, RcvWnd: 0}, false, true, "local window 0"},
 	}
 	for _, c := range cases {
-		got := StallReason(c.ti, c.sending, c.others)
+		got := StallReason(c.ti, c.sending, c.others, 0)
 		if !strings.HasPrefix(got, c.prefix) {
 			t.Errorf("%s: %q, want prefix %q", c.name, got, c.prefix)
 		}
 	}
-	if got := StallReason(cases[1].ti, true, false); !strings.Contains(got, "RTO 1.63s") || !strings.Contains(got, "last ACK 2500 ms") {
+	if got := StallReason(cases[1].ti, true, false, 0); !strings.Contains(got, "RTO 1.63s") || !strings.Contains(got, "last ACK 2500 ms") {
 		t.Errorf("black hole evidence: %q", got)
 	}
 }
 
+// A receiver whose kernel took data after the application last read any is
+// not reading (stopped, or starved of CPU): it is not "no data arriving",
+// which would blame the sender or the path.
+func TestStallReasonReceiverNotReading(t *testing.T) {
+	ti := sysctl.TCPInfo{Known: sysctl.AllFields, RcvWnd: 65535, LastDataRecv: 76}
+	got := StallReason(ti, false, true, 1200*time.Millisecond)
+	if !strings.HasPrefix(got, "not reading") || !strings.Contains(got, "76 ms ago") || !strings.Contains(got, "1.2s") {
+		t.Errorf("data 76 ms ago, nothing read for 1.2 s: %q", got)
+	}
+	if strings.Contains(got, "sender stopped") || strings.Contains(fixFor(got), "sender") {
+		t.Errorf("blames the sender: %q / %q", got, fixFor(got))
+	}
+	// The last data came before the application's last read: nothing new
+	// arrived, so the sender or the path is at fault.
+	if got := StallReason(sysctl.TCPInfo{Known: sysctl.AllFields, RcvWnd: 65535, LastDataRecv: 1500}, false, true, 1200*time.Millisecond); !strings.HasPrefix(got, "no data arriving") {
+		t.Errorf("data 1.5 s ago, idle 1.2 s: %q", got)
+	}
+	// Without the idle time the rule cannot tell, and does not guess.
+	if got := StallReason(ti, false, true, 0); !strings.HasPrefix(got, "no data arriving") {
+		t.Errorf("idle unknown: %q", got)
+	}
+}
+
+// Streams of the other direction say nothing about this direction's path: a
+// retransmitting sender whose own direction has no moving stream is a black
+// hole, not a shared bottleneck.
+func TestStallReasonBottleneckNeedsSameDirection(t *testing.T) {
+	ti := sysctl.TCPInfo{Known: sysctl.AllFields, SndWnd: 65535, Backoff: 4, CAState: caLoss, SndCwnd: 1, Lost: 11}
+	if got := StallReason(ti, true, false, 3*time.Second); !strings.HasPrefix(got, "retransmission timeouts") {
+		t.Errorf("no same-direction stream moves: %q", got)
+	}
+	if got := StallReason(ti, true, true, 3*time.Second); !strings.HasPrefix(got, "bottleneck") || !strings.Contains(got, "in this direction") {
+		t.Errorf("same-direction streams move: %q", got)
+	}
+}
+
+// Fixes for a stall never tell the user to change -w: whether -w was given
+// is not known there; the receive-buffer advice names the sysctls.
+func TestStallFixesDoNotMentionW(t *testing.T) {
+	for _, r := range []string{"peer window 0: x", "retransmission timeouts: x", "bottleneck: x", "no data arriving: x", "local window 0: x", "not reading: x", "sender idle: x", "local drops: x"} {
+		if fix := fixFor(r); strings.Contains(fix, "-w") {
+			t.Errorf("%q: fix mentions -w: %q", r, fix)
+		}
+	}
+}
+
+func TestStalledDirection(t *testing.T) {
+	f := Stalled([]StalledStream{{ID: 7, Reason: "retransmission timeouts: x"}, {ID: 2, Reason: "retransmission timeouts: x"}}, 4, DirUp)
+	check(t, "up", f, want{kind: KindStalled, severity: Warning, contains: []string{"2 of 4 ↑ streams stalled"}})
+	if f.Direction != DirUp || len(f.Streams) != 2 || f.Streams[0] != 2 || f.Streams[1] != 7 {
+		t.Errorf("direction %v streams %v, want ↑ [2 7]", f.Direction, f.Streams)
+	}
+}
+
 func TestStalled(t *testing.T) {
-	check(t, "none", Stalled(nil, 8), want{none: true})
+	check(t, "none", Stalled(nil, 8, DirAny), want{none: true})
 	f := Stalled([]StalledStream{
 		{ID: 3, Reason: "retransmission timeouts: loss (backoff 3)"},
 		{ID: 1, Reason: "retransmission timeouts: loss (backoff 2)"},
 		{ID: 4, Reason: "peer window 0: the receiver is not reading"},
-	}, 8)
+	}, 8, DirAny)
 	check(t, "mixed", f, want{kind: KindStalled, severity: Warning, contains: []string{"3 of 8 streams stalled", "retransmission timeouts: streams 1,3", "peer window 0: streams 4", "ping, mtr"}})
 	many := make([]StalledStream, 20)
 	for i := range many {
 		many[i] = StalledStream{ID: i + 1, Reason: "bottleneck: x"}
 	}
-	check(t, "many", Stalled(many, 100), want{kind: KindStalled, severity: Warning, contains: []string{"20 of 100", "… 12 more", "fewer flows"}})
+	check(t, "many", Stalled(many, 100, DirAny), want{kind: KindStalled, severity: Warning, contains: []string{"20 of 100", "… 12 more", "fewer flows"}})
 }
 
 func TestAllStalled(t *testing.T) {
@@ -188,8 +256,19 @@ func TestRwndLimited(t *testing.T) {
 }
 
 func TestRoleMismatch(t *testing.T) {
-	check(t, "none", RoleMismatch(nil), want{none: true})
-	check(t, "swapped", RoleMismatch([]int{4, 1}), want{kind: KindRoleMismatch, severity: Critical, contains: []string{"accept order", "streams 1,4"}})
+	check(t, "none", RoleMismatch(StockServer, nil), want{none: true})
+	check(t, "stock server", RoleMismatch(StockServer, []int{4, 1}), want{kind: KindRoleMismatch, severity: Critical, contains: []string{"accept order", "streams 1,4", "run flowscope on the server"}})
+	check(t, "stock client", RoleMismatch(StockClient, []int{3}), want{kind: KindRoleMismatch, severity: Critical, contains: []string{"connect order", "streams 3", "run flowscope as the client"}})
+	for _, p := range []BidirPeer{StockServer, StockClient} {
+		if f := RoleMismatch(p, []int{1}); strings.Contains(f.Fix, "one at a time") {
+			t.Errorf("fix %q: stock iperf3 still assigns roles by order", f.Fix)
+		}
+	}
+}
+
+func TestMispaired(t *testing.T) {
+	check(t, "none", Mispaired(nil, 1), want{none: true})
+	check(t, "mispaired", Mispaired([]int{5, 3}, 131072), want{kind: KindMispaired, severity: Warning, contains: []string{"streams 3,5", "131072", "direction totals"}})
 }
 
 func TestFindingString(t *testing.T) {

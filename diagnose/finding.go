@@ -43,15 +43,50 @@ type Finding struct {
 	Evidence string
 	// Fix: the exact command or flag, empty when there is none.
 	Fix string
+	// Origin is the end of the test that made the finding: OriginClient,
+	// OriginServer, or "" before the engine has placed it.
+	Origin Origin
+	// Direction is the way the data it concerns flows (DirAny: the test as
+	// a whole).
+	Direction Direction
+	// Streams are the ids of the streams it concerns, ascending; empty for
+	// the test as a whole.
+	Streams []int
+	// Span is when it held (see Timeline).
+	Span Span
+}
+
+// Origin is the end of a test that made a finding.
+type Origin string
+
+// Origins.
+const (
+	OriginClient Origin = "client"
+	OriginServer Origin = "server"
+)
+
+// Headline is What as the viewer's end of the test shows it: with the end
+// that made the finding in front when that is the other end ("server: …"
+// on a client).
+func (f Finding) Headline(viewer Origin) string {
+	if f.Origin == "" || f.Origin == viewer {
+		return f.What
+	}
+	return string(f.Origin) + ": " + f.What
 }
 
 // String renders the finding as one line:
 // "warning: what (evidence). Fix: fix".
-func (f Finding) String() string {
+func (f Finding) String() string { return f.line(f.What) }
+
+// StringFor is String with the Headline for viewer.
+func (f Finding) StringFor(viewer Origin) string { return f.line(f.Headline(viewer)) }
+
+func (f Finding) line(what string) string {
 	var b strings.Builder
 	b.WriteString(f.Severity.String())
 	b.WriteString(": ")
-	b.WriteString(f.What)
+	b.WriteString(what)
 	if f.Evidence != "" {
 		b.WriteString(" (")
 		b.WriteString(f.Evidence)
@@ -80,12 +115,10 @@ const (
 	KindRoleMismatch   = "bidir-role-mismatch"
 )
 
-const somaxconnFix = "sysctl -w net.core.somaxconn=65536"
-
 // BacklogSmall warns when more data connections arrive at once (burst:
 // the client's connect concurrency, capped by the stream count) than the
-// server's listen backlog holds; the backlog is capped by
-// net.core.somaxconn.
+// server's listen backlog holds; the backlog is capped by somaxconn
+// (net.core.somaxconn on Linux, kern.ipc.somaxconn on the BSDs).
 func BacklogSmall(burst int, backlog int64) *Finding {
 	if backlog <= 0 || int64(burst) <= backlog {
 		return nil
@@ -94,7 +127,7 @@ func BacklogSmall(burst int, backlog int64) *Finding {
 		Severity: Warning,
 		Kind:     KindBacklogSmall,
 		What:     fmt.Sprintf("%d data connections dialled at once exceed the server's listen backlog of %d: its accept queue can overflow and connects then wait for SYN retransmits", burst, backlog),
-		Evidence: fmt.Sprintf("backlog %d = net.core.somaxconn", backlog),
+		Evidence: fmt.Sprintf("backlog %d = somaxconn", backlog),
 		Fix:      fmt.Sprintf("on the server: %s (then restart the server), or --connect-concurrency %d here", somaxconnFix, backlog),
 	}
 }
@@ -111,7 +144,7 @@ func FDLimit(streams, perStream int, soft, hard int64) *Finding {
 		Kind:     KindFDLimit,
 		What:     fmt.Sprintf("%d streams need about %d file descriptors, near or above this process's limit of %d", streams, need, soft),
 		Evidence: fmt.Sprintf("RLIMIT_NOFILE soft %d, hard %d", soft, hard),
-		Fix:      fmt.Sprintf("ulimit -n %d (raise the hard limit in /etc/security/limits.conf or systemd LimitNOFILE= first if it is lower)", max(need*2, 1024)),
+		Fix:      local.fdFix(max(need*2, 1024)),
 	}
 	f.Severity = Warning
 	if need > soft {
@@ -130,33 +163,38 @@ func EphemeralPorts(streams int, ports int64) *Finding {
 		Severity: Critical,
 		Kind:     KindEphemeralPorts,
 		What:     fmt.Sprintf("%d connections to one server need nearly all of the %d local ports: connects will fail with EADDRNOTAVAIL", streams+1, ports),
-		Evidence: fmt.Sprintf("net.ipv4.ip_local_port_range holds %d ports", ports),
-		Fix:      "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\", or spread flows over several server ports or addresses",
+		Evidence: fmt.Sprintf("%s holds %d ports", local.portRange(), ports),
+		Fix:      local.portRangeFix() + ", or spread flows over several server ports or addresses",
 	}
 }
 
-// WindowClamped warns when -w asks for more than the kernel grants: the
-// kernel silently caps SO_RCVBUF/SO_SNDBUF at rmem_max/wmem_max.
+// WindowClamped warns when -w asks for more than the kernel grants: Linux
+// silently caps SO_RCVBUF/SO_SNDBUF at rmem_max/wmem_max, the BSDs refuse
+// sizes above kern.ipc.maxsockbuf.
 func WindowClamped(window, rmemMax, wmemMax int64) *Finding {
 	if window <= 0 || (rmemMax <= 0 && wmemMax <= 0) {
 		return nil
 	}
 	var over []string
 	if rmemMax > 0 && window > rmemMax {
-		over = append(over, fmt.Sprintf("net.core.rmem_max %d", rmemMax))
+		over = append(over, fmt.Sprintf("%s %d", local.n.RmemMax, rmemMax))
 	}
-	if wmemMax > 0 && window > wmemMax {
-		over = append(over, fmt.Sprintf("net.core.wmem_max %d", wmemMax))
+	if wmemMax > 0 && window > wmemMax && local.n.WmemMax != local.n.RmemMax {
+		over = append(over, fmt.Sprintf("%s %d", local.n.WmemMax, wmemMax))
 	}
 	if len(over) == 0 {
 		return nil
 	}
+	what := fmt.Sprintf("-w %d is above what the kernel grants; the socket buffers were silently capped", window)
+	if local.n.RmemMax == local.n.WmemMax {
+		what = fmt.Sprintf("-w %d is above what the kernel grants; it refuses socket buffers that large", window)
+	}
 	return &Finding{
 		Severity: Warning,
 		Kind:     KindWindowClamped,
-		What:     fmt.Sprintf("-w %d is above what the kernel grants; the socket buffers were silently capped", window),
+		What:     what,
 		Evidence: strings.Join(over, ", "),
-		Fix:      fmt.Sprintf("sysctl -w net.core.rmem_max=%d net.core.wmem_max=%d", window, window),
+		Fix:      local.bufferFix(window),
 	}
 }
 
@@ -178,7 +216,7 @@ func ListenOverflow(delta map[string]int64, backlog int64) *Finding {
 		}
 	}
 	if backlog > 0 {
-		ev = append(ev, fmt.Sprintf("backlog %d = net.core.somaxconn", backlog))
+		ev = append(ev, fmt.Sprintf("backlog %d = net.core.somaxconn", backlog)) // the counters are Linux's
 	}
 	return &Finding{
 		Severity: Warning,
@@ -214,11 +252,11 @@ func SlowConnects(times []time.Duration, overflow, backlog int64) *Finding {
 		f.What += ": the server's accept queue overflowed"
 		f.Evidence += fmt.Sprintf(", ListenOverflows +%d", overflow)
 		if backlog > 0 {
-			f.Evidence += fmt.Sprintf(", backlog %d = net.core.somaxconn", backlog)
+			f.Evidence += fmt.Sprintf(", backlog %d = somaxconn", backlog)
 		}
 		f.Fix = "on the server: " + somaxconnFix
 	} else {
-		f.Fix = "check the server's accept queue (ss -lnt) and packet loss on the path"
+		f.Fix = "check the server's accept queue (" + acceptQueueCmd + ") and packet loss on the path"
 	}
 	return f
 }
@@ -246,13 +284,40 @@ func SetupFailed(byCause map[string]int, total int) *Finding {
 	case byCause[CauseFDs] > 0:
 		f.Fix = "ulimit -n with a higher value on this host"
 	case byCause[CausePorts] > 0:
-		f.Fix = "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\""
+		f.Fix = local.portRangeFix()
 	case byCause[CauseReset] > 0 || byCause[CauseTimeout] > 0:
-		f.Fix = "on the server: " + somaxconnFix + "; check net.ipv4.tcp_abort_on_overflow"
+		f.Fix = "on the server: " + somaxconnFix + "; on Linux check net.ipv4.tcp_abort_on_overflow"
 	case byCause[CauseRefused] > 0:
 		f.Fix = "check that the server is running and reachable on that port"
 	}
 	return f
+}
+
+// UDPSetupFailed is SetupFailed for UDP streams, whose set-up is a
+// datagram and its reply: no listen backlog is involved, so a lost reply
+// points at the path or the server's UDP port, not at somaxconn.
+func UDPSetupFailed(byCause map[string]int, total int) *Finding {
+	f := SetupFailed(byCause, total)
+	if f == nil {
+		return nil
+	}
+	f.What = fmt.Sprintf("%d of %d UDP streams could not be set up", sumCounts(byCause), total)
+	switch {
+	case byCause[CauseFDs] > 0, byCause[CausePorts] > 0:
+	case byCause[CauseTimeout] > 0 || byCause[CauseReset] > 0:
+		f.Fix = "check that UDP reaches the server's port (a firewall that passes the TCP control connection may drop UDP) and that no other program answers on it"
+	case byCause[CauseRefused] > 0:
+		f.Fix = "check that the server is running and that UDP to its port is not refused on the way"
+	}
+	return f
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, k := range m {
+		n += k
+	}
+	return n
 }
 
 // Setup failure causes.

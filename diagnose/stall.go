@@ -19,39 +19,67 @@ const (
 )
 
 // StallReason says why a socket moved no data, from its TCP_INFO. sending
-// tells which end this socket is; othersMoving whether other streams of the
-// same test still make progress (a shared bottleneck rather than a dead
-// path). The reason starts with a short stable phrase ("peer window 0",
-// "retransmission timeouts", "bottleneck", "send buffer", …) followed by
-// the numbers.
-func StallReason(ti sysctl.TCPInfo, sending, othersMoving bool) string {
+// tells which end this socket is; sameDirMoving whether other streams of
+// the same test in the same direction (so on the same path) still make
+// progress: a shared bottleneck rather than a dead path. Streams of the
+// other direction say nothing about this one's path. idle is how long the
+// application counted no bytes on the socket (0: not known). The reason
+// starts with a short stable phrase ("peer window 0", "retransmission
+// timeouts", "bottleneck", "not reading", …) followed by the numbers.
+func StallReason(ti sysctl.TCPInfo, sending, sameDirMoving bool, idle time.Duration) string {
+	// A rule looks only at fields this OS reported (ti.Known): a zero it
+	// did not fill would read as a closed window or an idle sender.
 	rto := time.Duration(ti.RTO) * time.Microsecond
 	if !sending {
+		lastData := time.Duration(ti.LastDataRecv) * time.Millisecond
+		hasLast := ti.Has(sysctl.FieldLastDataRecv) && ti.LastDataRecv > 0
 		switch {
-		case ti.RcvWnd == 0:
+		case ti.Has(sysctl.FieldRcvWnd) && ti.RcvWnd == 0:
 			return "local window 0: this side is not reading fast enough"
-		case ti.LastDataRecv > 0:
+		case idle > 0 && hasLast && lastData < idle:
+			// The kernel took data after the application last counted
+			// any: the data is there, this process did not read it.
+			return fmt.Sprintf("not reading: data arrived %d ms ago but none was read for %s; this process is stopped or short of CPU", ti.LastDataRecv, roundDur(idle))
+		case hasLast:
 			return fmt.Sprintf("no data arriving: last data %d ms ago; the sender stopped or the path is down", ti.LastDataRecv)
 		}
 		return "no data arriving"
 	}
+	const rtoState = sysctl.FieldBackoff | sysctl.FieldRetransmits | sysctl.FieldCAState
+	const queues = sysctl.FieldUnacked | sysctl.FieldNotsentBytes
 	switch {
-	case ti.SndWnd == 0:
+	case ti.Has(sysctl.FieldSndWnd) && ti.SndWnd == 0:
+		if !ti.Has(sysctl.FieldProbes | sysctl.FieldNotsentBytes) {
+			return "peer window 0: the receiver is not reading"
+		}
 		return fmt.Sprintf("peer window 0: the receiver is not reading (zero-window probes %d, %d bytes unsent)", ti.Probes, ti.NotsentBytes)
-	case ti.Backoff > 0 || ti.Retransmits > 0 || ti.CAState == caLoss:
+	case ti.Has(rtoState) && (ti.Backoff > 0 || ti.Retransmits > 0 || ti.CAState == caLoss):
 		ev := fmt.Sprintf("backoff %d, RTO %s, %d lost, %d RTOs", ti.Backoff, roundDur(rto), ti.Lost, ti.TotalRTO)
-		if othersMoving {
-			return "bottleneck: retransmission timeouts while other streams move, RTO backoff at a shared bottleneck (" + ev + ")"
+		if sameDirMoving {
+			return "bottleneck: retransmission timeouts while other streams in this direction move, RTO backoff at a shared bottleneck (" + ev + ")"
 		}
 		return fmt.Sprintf("retransmission timeouts: loss or a black hole on the path (%s, last ACK %d ms ago)", ev, ti.LastAckRecv)
-	case ti.CAState == caCWR && ti.Unacked == 0 && ti.NotsentBytes > 0:
+	case ti.Has(sysctl.FieldCAState|queues) && ti.CAState == caCWR && ti.Unacked == 0 && ti.NotsentBytes > 0:
 		return fmt.Sprintf("local drops: the sender's own queue discipline drops packets (CWR, %d bytes unsent)", ti.NotsentBytes)
-	case ti.Unacked == 0 && ti.NotsentBytes == 0:
+	case ti.Has(queues) && ti.Unacked == 0 && ti.NotsentBytes == 0:
 		return "sender idle: nothing written (the sending process got no CPU time?)"
-	case ti.Unacked < ti.SndCwnd && ti.NotsentBytes == 0:
+	case ti.Has(queues|sysctl.FieldSndCwnd) && ti.Unacked < ti.SndCwnd && ti.NotsentBytes == 0:
 		return fmt.Sprintf("send buffer: limited by SO_SNDBUF (unacked %d < cwnd %d)", ti.Unacked, ti.SndCwnd)
 	}
-	return fmt.Sprintf("no progress (cwnd %d, unacked %d, RTO %s)", ti.SndCwnd, ti.Unacked, roundDur(rto))
+	var ev []string
+	if ti.Has(sysctl.FieldSndCwnd) {
+		ev = append(ev, fmt.Sprintf("cwnd %d", ti.SndCwnd))
+	}
+	if ti.Has(sysctl.FieldUnacked) {
+		ev = append(ev, fmt.Sprintf("unacked %d", ti.Unacked))
+	}
+	if ti.Has(sysctl.FieldRTO) {
+		ev = append(ev, "RTO "+roundDur(rto).String())
+	}
+	if len(ev) == 0 {
+		return "no progress"
+	}
+	return "no progress (" + strings.Join(ev, ", ") + ")"
 }
 
 func roundDur(d time.Duration) time.Duration {
@@ -71,11 +99,18 @@ type StalledStream struct {
 	Reason string
 }
 
-// Stalled summarises the streams that are stalled right now.
-func Stalled(stalled []StalledStream, total int) *Finding {
+// Stalled summarises the streams of one direction that are stalled right
+// now; total is how many streams run in that direction. The finding names
+// the direction and lists the stalled ids in Streams.
+func Stalled(stalled []StalledStream, total int, dir Direction) *Finding {
 	if len(stalled) == 0 {
 		return nil
 	}
+	ids := make([]int, len(stalled))
+	for i, s := range stalled {
+		ids[i] = s.ID
+	}
+	sort.Ints(ids)
 	byReason := map[string][]int{}
 	for _, s := range stalled {
 		key := s.Reason
@@ -93,15 +128,21 @@ func Stalled(stalled []StalledStream, total int) *Finding {
 	})
 	var ev []string
 	for _, k := range keys {
-		ids := byReason[k]
-		sort.Ints(ids)
-		ev = append(ev, fmt.Sprintf("%s: %s", k, idList(ids)))
+		group := byReason[k]
+		sort.Ints(group)
+		ev = append(ev, fmt.Sprintf("%s: %s", k, idList(group)))
+	}
+	what := fmt.Sprintf("%d of %d streams stalled", len(stalled), total)
+	if a := dir.Arrow(); a != "" {
+		what = fmt.Sprintf("%d of %d %s streams stalled", len(stalled), total, a)
 	}
 	f := &Finding{
-		Severity: Warning,
-		Kind:     KindStalled,
-		What:     fmt.Sprintf("%d of %d streams stalled", len(stalled), total),
-		Evidence: strings.Join(ev, "; ") + "; first: stream " + fmt.Sprint(stalled[0].ID) + ": " + stalled[0].Reason,
+		Severity:  Warning,
+		Kind:      KindStalled,
+		What:      what,
+		Evidence:  strings.Join(ev, "; ") + "; first: stream " + fmt.Sprint(stalled[0].ID) + ": " + stalled[0].Reason,
+		Direction: dir,
+		Streams:   ids,
 	}
 	f.Fix = fixFor(keys[0])
 	return f
@@ -114,23 +155,25 @@ func fixFor(reason string) string {
 	}
 	switch {
 	case strings.HasPrefix(reason, "peer window 0"):
-		return "the receiving host is not keeping up: check its CPU (top) and its receive buffer (-w, net.core.rmem_max)"
+		return "the receiving host is not keeping up: check its CPU (top) and its receive buffer limits (net.core.rmem_max, net.ipv4.tcp_rmem)"
 	case strings.HasPrefix(reason, "retransmission timeouts"):
 		return "check the path for loss or a black hole: ping, mtr, firewall and routing between the hosts"
 	case strings.HasPrefix(reason, "bottleneck"):
-		return "the path is shared and saturated: fewer flows (-P) or a rate per flow (-b) show its fair share"
+		return "the path is shared and saturated in this direction: fewer flows (-P) or a rate per flow (-b) show its fair share"
 	case strings.HasPrefix(reason, "send buffer"):
 		return "raise the send buffer: -w, net.core.wmem_max and net.ipv4.tcp_wmem"
 	case strings.HasPrefix(reason, "local drops"):
 		return "the sender's qdisc drops packets: check tc -s qdisc on its interface"
 	case strings.HasPrefix(reason, "no data arriving"), strings.HasPrefix(reason, "no datagrams arriving"):
 		return "check that the sender still runs and the path still delivers (ping, mtr); its own diagnosis says more"
+	case strings.HasPrefix(reason, "not reading"):
+		return "the receiving process is stopped or starved of CPU: check it is running (kill -CONT) and its CPU load (top, nice)"
 	case strings.HasPrefix(reason, "local window 0"):
 		return "this host reads too slowly: check its CPU load (top) or use fewer streams (-P)"
 	case strings.HasPrefix(reason, "sender idle"):
 		return "the sending host is short of CPU: check top, or use fewer streams (-P)"
 	}
-	return "look at the stream's TCP state: ss -tin"
+	return "look at the stream's TCP state: " + local.socketsCmd()
 }
 
 func idList(ids []int) string {
@@ -184,32 +227,16 @@ func RwndLimited(shares []RwndShare, window int64) *Finding {
 		return nil
 	}
 	sort.Ints(ids)
-	fix := "let the receiver's buffer autotune (no -w), or raise net.core.rmem_max and net.ipv4.tcp_rmem on the receiver"
+	fix := "the receiver does not read fast enough or its buffer is capped: check its CPU (top), and raise net.core.rmem_max and net.ipv4.tcp_rmem on the receiver"
 	if window > 0 {
 		fix = fmt.Sprintf("a larger -w than %d (and net.core.rmem_max on the receiver), or no -w so the kernel autotunes", window)
 	}
 	return &Finding{
+		Streams:  ids,
 		Severity: Warning,
 		Kind:     KindRwndLimited,
 		What:     fmt.Sprintf("%d of %d sending streams were limited by the receiver's window", len(ids), len(shares)),
 		Evidence: fmt.Sprintf("up to %.0f%% of busy time rwnd-limited; %s", worst*100, idList(ids)),
 		Fix:      fix,
-	}
-}
-
-// RoleMismatch reports data arriving on sockets this side only sends on:
-// in --bidir against a stock iperf3 server, the server assigned roles by
-// accept order and got them wrong (esnet/iperf#2029).
-func RoleMismatch(ids []int) *Finding {
-	if len(ids) == 0 {
-		return nil
-	}
-	sort.Ints(ids)
-	return &Finding{
-		Severity: Critical,
-		Kind:     KindRoleMismatch,
-		What:     "data is arriving on streams this client only sends on: the stock iperf3 server assigned sender and receiver roles by accept order and swapped them",
-		Evidence: idList(ids),
-		Fix:      "run a flowscope server (its streams declare their roles), or retry; iperf3 after 3.21 connects streams one at a time",
 	}
 }

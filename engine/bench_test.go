@@ -1,6 +1,9 @@
+//go:build linux
+
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -27,21 +30,14 @@ func loopName(owned bool) string {
 	return "poller"
 }
 
-// loopFlow wraps one end of a loopback pair as a flow; owned takes the
-// socket out of Go's poller, as tests with few flows do.
-func loopFlow(tb testing.TB, dir Dir, conn *net.TCPConn, owned bool) *flow {
+// endFlow closes the flow (its goroutine must have ended) and checks it
+// ended without an error.
+func endFlow(tb testing.TB, f *flow) {
 	tb.Helper()
-	f, err := newFlow(0, dir, conn, 0)
-	if err != nil {
-		tb.Fatal(err)
+	flowSet{f}.closeAll()
+	if f.err != nil {
+		tb.Fatal(f.err)
 	}
-	if owned {
-		f.detach()
-		if f.own == nil {
-			tb.Fatal("socket was not detached")
-		}
-	}
-	return f
 }
 
 // drain reads c until it fails (EOF included) with a buffer of its own,
@@ -62,16 +58,6 @@ func drain(c *net.TCPConn) <-chan uint64 {
 		}
 	}()
 	return total
-}
-
-// endFlow closes the flow (its goroutine must have ended) and checks it
-// ended without an error.
-func endFlow(tb testing.TB, f *flow) {
-	tb.Helper()
-	flowSet{f}.closeAll()
-	if f.err != nil {
-		tb.Fatal(f.err)
-	}
 }
 
 // BenchmarkSendLoop: one iteration writes one block through the sender's
@@ -202,7 +188,7 @@ func samplerFlows(tb testing.TB, kind string, n int) flowSet {
 	fs := make(flowSet, n)
 	if kind == udpSenders {
 		for i := range fs {
-			fs[i] = &flow{idx: i, id: StreamID(i), dir: Send, udp: &udpFlow{}, done: make(chan struct{})}
+			fs[i] = newUDPFlow(i, Send, nil, &udpFlow{})
 		}
 		return fs
 	}
@@ -217,6 +203,9 @@ func samplerFlows(tb testing.TB, kind string, n int) flowSet {
 			tb.Fatal(err)
 		}
 		if kind == tcpOwnedSenders {
+			if !accelerated {
+				tb.Skip("a portable build has no owned sockets")
+			}
 			f.detach()
 			if f.own == nil {
 				tb.Fatal("socket was not detached")
@@ -234,6 +223,7 @@ func samplerFlows(tb testing.TB, kind string, n int) flowSet {
 // running test.
 func tickingSampler(fs flowSet) (tick func()) {
 	s := newSampler(SideClient, fs, TestParams{Interval: time.Millisecond}, math.MaxInt64, func(Event) {})
+	s.clock = func() time.Time { return time.Time{} } // each tick ends at its time
 	t0 := time.Now()
 	s.t0, s.measured = t0, t0
 	var n time.Duration
@@ -403,4 +393,28 @@ func tickAllocs(t *testing.T, kind string, n int) float64 {
 		tick()
 	}
 	return testing.AllocsPerRun(8, tick)
+}
+
+// BenchmarkUDPRate runs one 1 s UDP test per iteration at 200 Mbit/s and
+// reports how far the rate the receiver measured is from the target, in
+// percent (rate-error-%), and the sender's worst lag behind its schedule in
+// datagrams (behind): what TestUDPPacing does not judge.
+func BenchmarkUDPRate(b *testing.B) {
+	const rate = 200_000_000
+	var errSum, behind float64
+	for range b.N {
+		ts := startServer(b, ServerConfig{})
+		cfg := udpConfig(ts, 1, rate, time.Second)
+		end, err := NewClient(cfg, nil).Run(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := end.Streams[0]
+		got := float64(s.PeerBytes) * 8 / s.PeerSeconds
+		errSum += 100 * math.Abs(got-rate) / rate
+		behind = max(behind, float64(s.UDP.Behind))
+		<-ts.ends
+	}
+	b.ReportMetric(errSum/float64(b.N), "rate-error-%")
+	b.ReportMetric(behind, "behind")
 }

@@ -1,8 +1,10 @@
+//go:build linux && !flowscope_portable
+
 package engine
 
 import (
 	"errors"
-	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -11,6 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// recvLowWater is SO_RCVLOWAT for TCP receivers when a test has few flows.
+const recvLowWater = 64 << 10
 
 // ioSlice bounds one blocking read, write or sendfile on an owned socket,
 // so its goroutine notices within this long that it should stop.
@@ -56,8 +61,14 @@ func (s *ownedSocket) Write(fn func(fd uintptr) bool) error {
 	return s.Control(func(fd uintptr) { fn(fd) })
 }
 
-// shutdown shuts down one or both directions (unix.SHUT_*); a goroutine
-// blocked in the socket returns at once.
+// The directions shutdown takes.
+const (
+	shutWrite = unix.SHUT_WR
+	shutBoth  = unix.SHUT_RDWR
+)
+
+// shutdown shuts down one or both directions (shutWrite, shutBoth); a
+// goroutine blocked in the socket returns at once.
 func (s *ownedSocket) shutdown(how int) {
 	_ = s.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), how) })
 }
@@ -150,7 +161,7 @@ func (f *flow) sendErr(err error) (stop bool, _ error) {
 	case f.stopping.Load():
 		return true, nil
 	default:
-		return true, fmt.Errorf("stream %d: write: %w", f.id, err)
+		return true, streamErr(f.id, "write", err)
 	}
 }
 
@@ -163,7 +174,7 @@ func (f *flow) sendFileOwned(blockLen int, limit *byteLimit) error {
 	defer f.zc.Close()
 	st, err := f.zc.Stat()
 	if err != nil {
-		return fmt.Errorf("stream %d: payload file: %w", f.id, err)
+		return streamErr(f.id, "payload file", err)
 	}
 	size := st.Size()
 	src := int(f.zc.Fd())
@@ -220,7 +231,7 @@ func (f *flow) recvOwned(buf []byte, limit *byteLimit) error {
 		case f.stopping.Load():
 			return nil
 		default:
-			return fmt.Errorf("stream %d: read: %w", f.id, err)
+			return streamErr(f.id, "read", err)
 		}
 	}
 }
@@ -259,37 +270,32 @@ func sockCall(trap uintptr, fd int, b []byte, flags int, raw bool) (int, error) 
 	return int(n), nil
 }
 
-// extraProcs counts the Ps lent to owned flows, process-wide (a server
-// runs several tests at once).
-var extraProcs struct {
-	sync.Mutex
-	n    int
-	base int // GOMAXPROCS before the first loan
-}
-
-// maxLentProcs bounds the Ps lent at once, process-wide: a server running
-// many tests would otherwise reach a GOMAXPROCS in the thousands, and the
-// garbage collector sizes its worker pool by GOMAXPROCS. Flows beyond it
-// use ordinary system calls. 128 covers one 64-flow test in each direction
-// of --loopback.
-const maxLentProcs = 128
-
-// reserveProcs raises GOMAXPROCS by up to n (within maxLentProcs) and
-// returns by how much; n < 0 gives Ps back.
-func reserveProcs(n int) int {
-	if n == 0 {
-		return 0
+// truncReader returns conn.Read with MSG_TRUNC through the poller: the
+// kernel drops up to len(buf) bytes without copying them (the buffer only
+// gives the size). It returns io.EOF at the peer's end, as Read does. The
+// func it hands the poller is made once, here: one made for every read
+// would escape, an allocation per read.
+func (f *flow) truncReader() func(buf []byte) (int, error) {
+	var (
+		b   []byte
+		n   int
+		err error
+	)
+	recv := func(fd uintptr) bool {
+		n, err = sockCall(unix.SYS_RECVFROM, int(fd), b, unix.MSG_TRUNC, true) // non-blocking here
+		return !errors.Is(err, unix.EAGAIN)
 	}
-	extraProcs.Lock()
-	defer extraProcs.Unlock()
-	if extraProcs.n == 0 {
-		extraProcs.base = runtime.GOMAXPROCS(0)
+	return func(buf []byte) (int, error) {
+		b = buf
+		rerr := f.raw.Read(recv)
+		switch {
+		case rerr != nil:
+			return 0, rerr
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
 	}
-	n = min(n, maxLentProcs-extraProcs.n)
-	if n == 0 {
-		return 0
-	}
-	extraProcs.n = max(extraProcs.n+n, 0)
-	runtime.GOMAXPROCS(extraProcs.base + extraProcs.n)
-	return n
 }

@@ -1,13 +1,13 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -18,7 +18,7 @@ import (
 )
 
 // ErrServerBusy is returned when the server is running another test.
-var ErrServerBusy = errors.New("the server is busy running a test; try again later")
+var ErrServerBusy error = &Error{Cause: CauseBusy, Err: errors.New("the server is busy running a test; try again later")}
 
 // Client runs one test against a server.
 type Client struct {
@@ -28,11 +28,12 @@ type Client struct {
 	hooks clientHooks
 
 	findings      *findingLog
-	ctl           *net.TCPConn
-	cookie        string
+	s             *session // the test's control session, once connected
+	authNonce     []byte   // the server's nonce, once it challenged us
 	mu            sync.Mutex
 	rejection     string             // why the server refused the test, when it said so
 	serverSetup   *wire.TelemetryMsg // the server's setup telemetry
+	peers         peerTable          // the server's latest view of each stream
 	serverBacklog int64              // the server's listen backlog, from its preflight
 }
 
@@ -40,10 +41,16 @@ type Client struct {
 type clientHooks struct {
 	beforeDial func(idx int)
 	afterDial  func(idx int)
+	// roleWait, when not 0, bounds the wait for a stock server's data in
+	// --bidir instead of roleWait.
+	roleWait time.Duration
 }
 
 // NewClient returns a client for cfg that reports through emit (which may
-// be nil). emit is called from the engine's goroutines, one call at a time.
+// be nil). emit is called in order, one call at a time, from a goroutine
+// of its own, so a slow front end does not hold the test up; Run returns
+// after its last call. If emit panics, the test ends with a CauseFrontEnd
+// error instead of the process.
 func NewClient(cfg Config, emit func(Event)) *Client {
 	if emit == nil {
 		emit = func(Event) {}
@@ -55,9 +62,17 @@ func NewClient(cfg Config, emit func(Event)) *Client {
 // flows ends the test early but still exchanges results; cancelling it
 // during setup aborts. Run emits exactly one End, also on failure.
 func (c *Client) Run(ctx context.Context) (*End, error) {
-	var mu sync.Mutex
-	emit := func(ev Event) { mu.Lock(); defer mu.Unlock(); c.emit(ev) }
-	end, err := c.run(ctx, emit)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	events := newDelivery(c.emit, cancel)
+	defer events.close()
+	end, err := c.run(ctx, events.push)
+	// A panic in the front end, however late it handled its events, is
+	// the test's error.
+	events.flush()
+	if fe := context.Cause(ctx); CauseOf(fe) == CauseFrontEnd {
+		err = fe
+	}
 	if end == nil {
 		end = &End{Side: SideClient}
 	}
@@ -65,17 +80,83 @@ func (c *Client) Run(ctx context.Context) (*End, error) {
 	if c.findings != nil {
 		end.Findings = c.findings.all()
 	}
-	emit(end)
+	events.push(end)
 	return end, err
 }
 
 func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
-	cfg := c.cfg
-	if err := cfg.Validate(); err != nil {
+	if c.cfg.Protocol == "" {
+		c.cfg.Protocol = ProtoTCP
+	}
+	if err := c.cfg.Validate(); err != nil {
 		return nil, err
 	}
+	c.findings = newFindingLog(diagnose.OriginClient)
+	c.findings.add(c.hostChecks()...)
+	emit(&Connecting{Host: c.cfg.Host, Port: c.cfg.Port, Streams: c.cfg.NumStreams()})
+	ctl, err := c.dialControl(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer ctl.Close()
+	s := newSession(SideClient, ctl, emit)
+	s.findings, c.s = c.findings, s
+	stopAbort := abortOnCancel(ctx, ctl)
+	defer stopAbort()
+	if err := c.exchangeParams(ctx); err != nil {
+		return nil, err
+	}
+	counters, _ := sysctl.NewCounterReader()
+	defer counters.Close()
+	var before sysctl.Counters
+	if counters != nil {
+		before, _ = counters.Read()
+	}
+	flows, connectTimes, err := s.tr.dial(ctx, c, ctl.RemoteAddr(), s.ext, emit)
+	s.flows = flows
+	defer flows.closeAll()
+	if err != nil {
+		if ctx.Err() == nil {
+			_ = s.writeState(wire.ClientTerminate)
+		}
+		return nil, err
+	}
+	// The server accepts every stream, then says TEST_START, TEST_RUNNING.
+	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
+	for _, st := range []wire.State{wire.TestStart, wire.TestRunning} {
+		if err := c.expectState(st); err != nil {
+			return nil, c.setupErr(ctx, err)
+		}
+	}
+	stopAbort()
+	c.setupFindings(ctl.RemoteAddr(), counters, before, connectTimes)
+	_ = ctl.SetDeadline(time.Time{})
+	if s.stockBidir() {
+		// The stock server's senders start at TEST_RUNNING: roles from
+		// where their data arrives, before ours start.
+		if err := s.takeRoles(ctx, c.cfg.Rate, pacingRate(c.cfg.Rate, c.cfg.FQRate), c.hooks.roleWait); err != nil {
+			_ = s.writeState(wire.ClientTerminate)
+			return s.abort(), err
+		}
+	}
+
+	s.announce(c.cfg.Host, c.cfg.Port, connectTimes)
+	limit := newByteLimit(c.cfg.Bytes)
+	if err := s.startFlows(c.cfg.StallWindow, limit, emit, func(smp *sampler) { smp.peers = &c.peers }); err != nil {
+		return s.abort(), err
+	}
+	ctlState := c.readStateAsync()
+	if err := c.wait(ctx, limit, ctlState); err != nil {
+		return s.abort(), err
+	}
+	return c.finish(ctlState)
+}
+
+// dialControl connects the control connection.
+func (c *Client) dialControl(ctx context.Context) (*net.TCPConn, error) {
+	cfg := &c.cfg
 	if cfg.Host == "" {
-		return nil, errors.New("no server host given")
+		return nil, &Error{Cause: CauseInvalid, Err: errors.New("no server host given")}
 	}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	d := net.Dialer{
@@ -87,278 +168,178 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 	if cfg.BindAddr != "" {
 		ip := net.ParseIP(cfg.BindAddr)
 		if ip == nil {
-			return nil, fmt.Errorf("bind address %q is not an IP address", cfg.BindAddr)
+			return nil, &Error{Cause: CauseInvalid, Err: fmt.Errorf("bind address %q is not an IP address", cfg.BindAddr)}
 		}
 		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
-	c.findings = newFindingLog()
-	c.findings.add(c.hostChecks()...)
-	emit(&Connecting{Host: cfg.Host, Port: cfg.Port, Streams: cfg.NumStreams()})
 	conn, err := d.DialContext(ctx, cfg.Network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("unable to connect to server %s: %w", addr, unwrapOpError(err))
+		return nil, &Error{Cause: CauseConnect, Err: fmt.Errorf("unable to connect to server %s: %w", addr, unwrapOpError(err))}
 	}
 	ctl := conn.(*net.TCPConn)
-	defer ctl.Close()
 	_ = ctl.SetNoDelay(true)
-	if c.cfg.BlockSize == 0 {
-		c.cfg.BlockSize = DefaultBlockSize
-		if cfg.UDP {
-			// iperf3's default: one datagram per segment of the control
-			// connection's path.
-			c.cfg.BlockSize = 1460
-			if m := mss(mustRaw(ctl)); m >= MinUDPSize {
-				c.cfg.BlockSize = min(m, MaxUDPSize)
-			}
-		}
-		cfg.BlockSize = c.cfg.BlockSize
-	}
-	if cfg.Blocks > 0 {
-		// -k counts blocks (datagrams for UDP): the engine counts bytes.
-		c.cfg.Bytes = cfg.Blocks * int64(cfg.BlockSize)
-		cfg.Bytes = c.cfg.Bytes
-	}
+	return ctl, nil
+}
 
-	// Abort setup promptly if ctx is cancelled.
-	setupDone := make(chan struct{})
-	defer func() {
-		select {
-		case <-setupDone:
-		default:
-			close(setupDone)
-		}
-	}()
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = ctl.SetDeadline(time.Now())
-		case <-setupDone:
-		}
-	}()
+// resolveSizes fills in the block size the transport picks for this
+// control connection, and turns -k's block count into bytes (the engine
+// counts bytes).
+func (c *Client) resolveSizes(ctl *net.TCPConn) {
+	p := &c.cfg.Params
+	if p.BlockSize == 0 {
+		p.BlockSize = transportFor(p.Protocol).defaultBlockSize(ctl)
+	}
+	if p.Blocks > 0 {
+		p.Bytes = p.Blocks * int64(p.BlockSize)
+	}
+}
 
-	br := wire.NewReader(ctl)
-	cookie := wire.NewCookie()
-	c.ctl, c.cookie = ctl, cookie
-	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
-	if _, err := ctl.Write(wire.EncodeCookie(cookie)); err != nil {
-		return nil, c.setupErr(ctx, fmt.Errorf("send cookie: %w", err))
+// exchangeParams sends the cookie and the parameters, and reads which
+// extensions the server agreed to, up to CREATE_STREAMS.
+func (c *Client) exchangeParams(ctx context.Context) error {
+	s := c.s
+	s.cookie = wire.NewCookie()
+	_ = s.ctl.SetDeadline(time.Now().Add(setupTimeout))
+	if _, err := s.w().Write(wire.EncodeCookie(s.cookie)); err != nil {
+		return c.setupErr(ctx, fmt.Errorf("send cookie: %w", err))
 	}
-	if err := c.expectState(br, wire.ParamExchange); err != nil {
-		return nil, c.setupErr(ctx, err)
+	// As iperf3, the control connection's MSS once the cookie went out
+	// (on loopback 32,768, where it read 32,741 before any data).
+	c.resolveSizes(s.ctl)
+	if err := c.expectState(wire.ParamExchange); err != nil {
+		return c.setupErr(ctx, err)
 	}
-	params := c.wireParams()
-	if err := wire.WriteMessage(ctl, params.Marshal()); err != nil {
-		return nil, c.setupErr(ctx, fmt.Errorf("send parameters: %w", err))
+	if err := wire.WriteMessage(s.w(), c.cfg.Params.toWire(c.offer()).Marshal()); err != nil {
+		return c.setupErr(ctx, fmt.Errorf("send parameters: %w", err))
 	}
-	st, err := c.readState(br)
+	st, err := c.readState()
 	if err != nil {
-		return nil, c.setupErr(ctx, err)
+		return c.setupErr(ctx, err)
 	}
 	var ext *wire.Extensions
 	if st == wire.ExtAccept {
-		msg, err := wire.ReadMessage(br, wire.MaxParamsSize)
+		msg, err := wire.ReadMessage(s.br, wire.MaxParamsSize)
 		if err != nil {
-			return nil, c.setupErr(ctx, fmt.Errorf("read extension acceptance: %w", err))
+			return c.setupErr(ctx, fmt.Errorf("read extension acceptance: %w", err))
 		}
 		ext = &wire.Extensions{}
 		if err := json.Unmarshal(msg, ext); err != nil {
-			return nil, c.setupErr(ctx, fmt.Errorf("decode extension acceptance: %w", err))
+			return c.setupErr(ctx, &Error{Cause: CauseProtocol, Err: fmt.Errorf("decode extension acceptance: %w", err)})
 		}
-		if st, err = c.readState(br); err != nil {
-			return nil, c.setupErr(ctx, err)
+		if st, err = c.readState(); err != nil {
+			return c.setupErr(ctx, err)
 		}
 	}
-	if err := stateErr(br, st, wire.CreateStreams); err != nil {
-		return nil, c.setupErr(ctx, err)
+	if err := stateErr(s.br, st, wire.CreateStreams); err != nil {
+		return c.setupErr(ctx, err)
 	}
-
-	if cfg.ReverseRate > 0 && ext == nil {
-		_ = wire.WriteState(ctl, wire.ClientTerminate)
-		return nil, errors.New("--reverse-bitrate needs a flowscope server; this server is stock iperf3, which sends at -b")
+	s.agree(c.cfg.Params, ext)
+	if c.cfg.ReverseRate > 0 && ext == nil {
+		_ = s.writeState(wire.ClientTerminate)
+		return &Error{Cause: CauseRejected, Err: errors.New("--reverse-bitrate needs a flowscope server; this server is stock iperf3, which sends at -b")}
 	}
-	if ext.Has(wire.ExtRoles) && !cfg.UDP {
+	if ext.Has(wire.ExtRoles) && s.tr.listenBacklog() {
 		c.mu.Lock()
 		backlog := c.serverBacklog
 		c.mu.Unlock()
-		c.findings.add(diagnose.BacklogSmall(min(cfg.NumStreams(), cfg.ConnectConcurrency), backlog))
+		c.findings.add(diagnose.BacklogSmall(min(c.cfg.NumStreams(), c.cfg.ConnectConcurrency), backlog))
 	}
-	counters, _ := sysctl.NewCounterReader()
-	defer counters.Close()
-	var before sysctl.Counters
-	if counters != nil {
-		before, _ = counters.Read()
-	}
-	dial := c.dialStreams
-	if cfg.UDP {
-		dial = c.dialUDPStreams
-	}
-	flows, connectTimes, err := dial(ctx, ctl.RemoteAddr(), cookie, ext, emit)
-	if err != nil {
-		flows.closeAll()
-		if ctx.Err() == nil {
-			_ = wire.WriteState(ctl, wire.ClientTerminate)
-		}
-		return nil, err
-	}
-	defer flows.closeAll()
+	return nil
+}
 
-	// The server accepts every stream, then says TEST_START, TEST_RUNNING.
-	_ = ctl.SetDeadline(time.Now().Add(setupTimeout))
-	if err := c.expectState(br, wire.TestStart); err != nil {
-		return nil, c.setupErr(ctx, err)
-	}
-	if err := c.expectState(br, wire.TestRunning); err != nil {
-		return nil, c.setupErr(ctx, err)
-	}
-	close(setupDone)
-	c.setupFindings(ext, ctl.RemoteAddr(), counters, before, connectTimes)
-	_ = ctl.SetDeadline(time.Time{})
-
-	tp := c.testParams()
-	start := &Start{
-		Side:          SideClient,
-		Version:       Version,
-		PeerFlowscope: ext != nil,
-		Cookie:        cookie,
-		Host:          cfg.Host,
-		Port:          cfg.Port,
-		Params:        tp,
-		Timestamp:     time.Now(),
-		MSS:           mss(mustRaw(ctl)),
-		ConnectTimes:  connectTimes,
-		Findings:      c.findings.take(),
-	}
-	congestion := flows.describe(start)
-	emit(start)
-
-	drain := ext.Has(wire.ExtDrain) && !cfg.UDP
-	limit := newByteLimit(cfg.Bytes)
-	smp := newSampler(SideClient, flows, tp, cfg.StallWindow, emit)
-	smp.findings = c.findings
-	smp.roleCheck = ext == nil && cfg.Bidir
-	cpu := readCPU()
-	t0 := time.Now()
-	if err := flows.start(newPayload(cfg.BlockSize, cfg.RepeatingPayload), cfg.BlockSize, limit, cfg.ZeroCopy, cfg.SkipRxCopy); err != nil {
-		return c.endFromFlows(flows, smp, cpu, congestion), err
-	}
-	smp.begin(t0)
-
+// wait lets the test run until it is over: its time or byte count is
+// reached, ctx is cancelled, or it fails. nil means an orderly end.
+func (c *Client) wait(ctx context.Context, limit *byteLimit, ctlState <-chan stateResult) error {
+	s := c.s
 	var deadline <-chan time.Time
-	if cfg.Duration > 0 {
-		timer := time.NewTimer(time.Until(t0.Add(cfg.Omit + cfg.Duration)))
+	if c.cfg.Duration > 0 {
+		timer := time.NewTimer(time.Until(s.t0.Add(c.cfg.Omit + c.cfg.Duration)))
 		defer timer.Stop()
 		deadline = timer.C
 	}
-	allDone := make(chan struct{})
-	go func() {
-		for _, f := range flows {
-			<-f.done
-		}
-		close(allDone)
-	}()
-	ctlState := c.readStateAsync(br)
+	allDone := s.flows.allDone()
+	roleTick, stopRoleTick := s.roleTicker()
+	defer stopRoleTick()
+	guard := newStallGuard(s.flows, s.t0, c.cfg.StallTimeout)
 	var watchTick <-chan time.Time
-	var watchEvery time.Duration
-	watch := newStallWatch(flows, t0)
-	if cfg.StallTimeout > 0 {
-		tk := time.NewTicker(watchPeriod(cfg.StallTimeout))
-		watchEvery = watchPeriod(cfg.StallTimeout)
+	if c.cfg.StallTimeout > 0 {
+		tk := time.NewTicker(guard.every)
 		defer tk.Stop()
 		watchTick = tk.C
 	}
-
-	var testErr error
-wait:
 	for {
 		select {
 		case <-deadline:
 		case <-limit.reached():
 		case <-ctx.Done():
 		case <-allDone:
+			// Senders that stopped at -n end every flow at once: select
+			// may pick this case over the limit's when both are ready
+			// (always so when the bytes went out before the test began
+			// waiting), and that is an orderly end, not a failure.
+			if limit.isReached() {
+				return nil
+			}
 			// The server usually says why it dropped the streams: its
 			// control message explains better than a reset does.
 			select {
 			case sr := <-ctlState:
-				testErr = c.midTestState(ctl, br, sr)
+				return c.midTestState(sr)
 			case <-time.After(time.Second):
-				testErr = firstFlowErr(flows, "all streams ended before the test did")
+				return firstFlowErr(s.flows, "all streams ended before the test did")
 			}
 		case sr := <-ctlState:
-			testErr = c.midTestState(ctl, br, sr)
-		case now := <-watchTick:
-			if !stalledLongEnough(watch.check(now), cfg.StallTimeout, watchEvery) {
-				continue
+			return c.midTestState(sr)
+		case <-roleTick:
+			if err := s.checkRoles(); err != nil {
+				return err
 			}
-			reason := watch.reason()
-			c.findings.add(diagnose.AllStalled(len(flows), cfg.StallTimeout, reason))
-			testErr = fmt.Errorf("no stream moved a byte for %s (%s)", cfg.StallTimeout, reason)
+			continue
+		case now := <-watchTick:
+			if err := guard.check(now, s.findings); err != nil {
+				return err
+			}
+			continue
 		}
-		break wait
+		return nil
 	}
-	if testErr != nil {
-		flows.closeAll()
-		end := c.endFromFlows(flows, smp, cpu, congestion)
-		return end, testErr
-	}
+}
 
-	// Orderly end: senders stop, TEST_END, receivers drain, results.
-	flows.stopSenders(drain)
-	if err := wire.WriteState(ctl, wire.TestEnd); err != nil {
-		flows.closeAll()
-		return c.endFromFlows(flows, smp, cpu, congestion), fmt.Errorf("send TEST_END: %w", err)
+// finish ends the test in order: senders stop, TEST_END, receivers
+// drain, then the results exchange.
+func (c *Client) finish(ctlState <-chan stateResult) (*End, error) {
+	s := c.s
+	s.stopSenders()
+	time.Sleep(s.tr.endGrace(&s.params))
+	if err := s.writeState(wire.TestEnd); err != nil {
+		return s.abort(), fmt.Errorf("send TEST_END: %w", err)
 	}
-	_ = ctl.SetReadDeadline(time.Now().Add(resultsTimeout + drainTimeout))
-	if drain {
-		timeout := time.NewTimer(drainTimeout)
-		flows.waitReceivers(timeout.C)
-		timeout.Stop()
-	}
-	final := smp.finish(time.Now())
-	_ = final
-	end := &End{Side: SideClient, Seconds: smp.measuredSeconds(), LocalCPU: cpu.since(), Congestion: congestion}
-	end.Streams = localResults(flows, end.Seconds)
-
+	_ = s.ctl.SetReadDeadline(time.Now().Add(resultsTimeout + drainTimeout))
+	s.drainReceivers()
+	end := s.end()
 	sr := <-ctlState
 	if sr.err != nil {
 		return end, fmt.Errorf("waiting for results exchange: %w", describeCtlErr(sr.err))
 	}
-	if err := stateErr(br, sr.state, wire.ExchangeResults); err != nil {
+	if err := stateErr(s.br, sr.state, wire.ExchangeResults); err != nil {
 		return end, err
 	}
-	res, err := wireResults(end.Streams, end.LocalCPU, congestion).Marshal()
+	_ = s.ctl.SetReadDeadline(time.Now().Add(resultsTimeout))
+	if err := s.sendResults(wireResults(end.Streams, end.LocalCPU, s.congestion)); err != nil {
+		return end, err
+	}
+	peer, err := s.readResults(end)
 	if err != nil {
 		return end, err
 	}
-	_ = ctl.SetDeadline(time.Now().Add(resultsTimeout))
-	if err := wire.WriteMessage(ctl, res); err != nil {
-		return end, fmt.Errorf("send results: %w", err)
-	}
-	msg, err := wire.ReadMessage(br, wire.MaxResultsSize)
-	if err != nil {
-		return end, fmt.Errorf("read server results: %w", describeCtlErr(err))
-	}
-	peer, err := wire.UnmarshalResults(msg)
-	if err != nil {
-		return end, err
-	}
-	if err := mergePeer(end, peer); err != nil {
-		return end, err
-	}
+	s.checkPairing(end)
 	end.ServerOutputText, end.ServerOutputJSON = peer.ServerOutputText, peer.ServerOutputJSON
-	if err := c.expectState(br, wire.DisplayResults); err != nil {
+	if err := c.expectState(wire.DisplayResults); err != nil {
 		return end, err
 	}
-	flows.stopReceivers()
-	_ = wire.WriteState(ctl, wire.IperfDone)
+	s.flows.stopReceivers()
+	_ = s.writeState(wire.IperfDone)
 	return end, nil
-}
-
-// endFromFlows builds an End from whatever was measured before a failure.
-func (c *Client) endFromFlows(flows flowSet, smp *sampler, cpu cpuClock, congestion string) *End {
-	smp.finish(time.Now())
-	end := &End{Side: SideClient, Seconds: smp.measuredSeconds(), LocalCPU: cpu.since(), Congestion: congestion}
-	end.Streams = localResults(flows, end.Seconds)
-	return end
 }
 
 // hostChecks looks at this host's limits before the test.
@@ -380,7 +361,7 @@ func (c *Client) hostChecks() []*Finding {
 // setupFindings explains slow connects, with the server's accept-queue
 // evidence from its telemetry or, when the server shares this host's
 // network namespace, from the local counters.
-func (c *Client) setupFindings(ext *wire.Extensions, server net.Addr, counters *sysctl.CounterReader, before sysctl.Counters, times []time.Duration) {
+func (c *Client) setupFindings(server net.Addr, counters *sysctl.CounterReader, before sysctl.Counters, times []time.Duration) {
 	overflow, backlog := int64(-1), int64(0)
 	c.mu.Lock()
 	if c.serverSetup != nil {
@@ -388,7 +369,7 @@ func (c *Client) setupFindings(ext *wire.Extensions, server net.Addr, counters *
 		backlog = c.serverSetup.Backlog
 	}
 	c.mu.Unlock()
-	if !ext.Has(wire.ExtTelemetry) && counters != nil && before != nil && isLoopback(server) {
+	if !c.s.ext.Has(wire.ExtTelemetry) && counters != nil && before != nil && isLoopback(server) {
 		if now, err := counters.Read(); err == nil {
 			delta := now.Sub(before)
 			overflow = delta["TcpExt.ListenOverflows"]
@@ -405,11 +386,12 @@ func isLoopback(a net.Addr) bool {
 
 // readState reads the next state byte, handling any telemetry the server
 // sends in between.
-func (c *Client) readState(br *bufio.Reader) (wire.State, error) {
+func (c *Client) readState() (wire.State, error) {
+	br := c.s.br
 	for {
 		st, err := wire.ReadState(br)
 		if err == nil && st == wire.AuthChallenge {
-			if err := c.answerAuth(br); err != nil {
+			if err := c.answerAuth(); err != nil {
 				return 0, err
 			}
 			continue
@@ -425,7 +407,8 @@ func (c *Client) readState(br *bufio.Reader) (wire.State, error) {
 		if err != nil {
 			continue // a bad telemetry document is not worth the test
 		}
-		c.findings.add(fromWire(tm.Findings)...)
+		c.findings.add(fromWire(tm.Findings, diagnose.OriginServer)...)
+		c.peers.update(tm.Streams)
 		c.mu.Lock()
 		switch tm.Phase {
 		case "preflight":
@@ -442,147 +425,72 @@ func (c *Client) readState(br *bufio.Reader) (wire.State, error) {
 }
 
 // expectState reads one state and requires want.
-func (c *Client) expectState(br *bufio.Reader, want wire.State) error {
-	st, err := c.readState(br)
+func (c *Client) expectState(want wire.State) error {
+	st, err := c.readState()
 	if err != nil {
 		return fmt.Errorf("waiting for %v: %w", want, describeCtlErr(err))
 	}
-	return stateErr(br, st, want)
+	return stateErr(c.s.br, st, want)
 }
 
 // readStateAsync reads one state in the background.
-func (c *Client) readStateAsync(br *bufio.Reader) <-chan stateResult {
+func (c *Client) readStateAsync() <-chan stateResult {
 	ch := make(chan stateResult, 1)
 	go func() {
-		st, err := c.readState(br)
+		st, err := c.readState()
 		ch <- stateResult{st, err}
 	}()
 	return ch
 }
 
 // midTestState handles a control message that arrives while data flows.
-func (c *Client) midTestState(ctl *net.TCPConn, br interface {
-	ReadByte() (byte, error)
-	Read([]byte) (int, error)
-}, sr stateResult) error {
+func (c *Client) midTestState(sr stateResult) error {
+	s := c.s
 	if sr.err != nil {
-		return fmt.Errorf("control connection lost during the test: %w", describeCtlErr(sr.err))
+		return withCause(CausePeerGone, fmt.Errorf("control connection lost during the test: %w", describeCtlErr(sr.err)))
 	}
 	switch sr.state {
 	case wire.ServerTerminate:
-		_ = wire.WriteState(ctl, wire.IperfDone)
-		return errors.New("the server terminated the test")
+		_ = s.writeState(wire.IperfDone)
+		return errServerTerminated
 	case wire.ServerError:
-		_ = ctl.SetReadDeadline(time.Now().Add(time.Second))
-		return wire.ReadServerError(br)
+		_ = s.ctl.SetReadDeadline(time.Now().Add(time.Second))
+		return wire.ReadServerError(s.br)
 	case wire.AccessDenied:
-		return errors.New("the server denied access during the test")
+		return &Error{Cause: CauseRejected, Err: errors.New("the server denied access during the test")}
 	}
-	return fmt.Errorf("unexpected control message %v during the test", sr.state)
+	return &Error{Cause: CauseProtocol, Err: fmt.Errorf("unexpected control message %v during the test", sr.state)}
 }
 
 // setupErr prefers ctx's error when the failure came from cancellation.
 func (c *Client) setupErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted during setup: %w", ctx.Err())
+		return &Error{Cause: CauseInterrupted, Err: fmt.Errorf("interrupted during setup: %w", ctx.Err())}
 	}
 	c.mu.Lock()
 	why := c.rejection
 	c.mu.Unlock()
 	if why != "" {
-		return fmt.Errorf("the server refused the test: %s", why)
+		cause := CauseOf(err)
+		if cause != CauseAuth {
+			cause = CauseRejected
+		}
+		return &Error{Cause: cause, Err: fmt.Errorf("the server refused the test: %s", why)}
 	}
 	return err
-}
-
-func (c *Client) wireParams() *wire.Params {
-	cfg := c.cfg
-	p := &wire.Params{
-		TCP:           !cfg.UDP,
-		UDP:           cfg.UDP,
-		UDPCounters64: cfg.Counters64,
-		Omit:          int64(cfg.Omit / time.Second),
-		Time:          int64(cfg.Duration / time.Second),
-		Num:           cfg.Bytes,
-		Parallel:      int64(cfg.Parallel),
-		Reverse:       cfg.Reverse,
-		Bidirectional: cfg.Bidir,
-		Window:        int64(cfg.Window),
-		Len:           int64(cfg.BlockSize),
-		Bandwidth:     int64(cfg.Rate),
-		PacingTimer:   1000,
-		Congestion:    cfg.Congestion,
-		ClientVersion: "3.12",
-		Flowscope:     &wire.Extensions{Version: Version, Extensions: c.offer(), ReverseBitrate: int64(cfg.ReverseRate), NoGSO: cfg.NoGSO},
-
-		MSS:             int64(cfg.MSS),
-		NoDelay:         cfg.NoDelay,
-		TOS:             int64(cfg.TOS),
-		FQRate:          int64(cfg.FQRate),
-		Burst:           int64(cfg.Burst),
-		BlockCount:      cfg.Blocks,
-		Title:           cfg.Title,
-		ExtraData:       cfg.ExtraData,
-		GetServerOutput: cfg.GetServerOutput,
-		RepeatingLoad:   cfg.RepeatingPayload,
-		ZeroCopy:        cfg.ZeroCopy,
-		SkipRxCopy:      cfg.SkipRxCopy,
-		DontFragment:    cfg.DontFragment,
-	}
-	if cfg.ServerAffinity >= 0 {
-		a := int64(cfg.ServerAffinity)
-		p.ServerAffinity = &a
-	}
-	if cfg.Duration > 0 && cfg.Duration < time.Second {
-		p.Time = 1
-	}
-	if cfg.Bytes > 0 || cfg.Blocks > 0 {
-		p.Time = 0
-	}
-	if cfg.Blocks > 0 {
-		p.Num = 0 // the block count alone says when to stop, as with iperf3 -k
-	}
-	return p
-}
-
-func (c *Client) testParams() TestParams {
-	cfg := c.cfg
-	proto := "TCP"
-	if cfg.UDP {
-		proto = "UDP"
-	}
-	return TestParams{
-		Protocol:    proto,
-		Counters64:  cfg.Counters64,
-		ReverseRate: cfg.ReverseRate,
-		Blocks:      cfg.Blocks,
-		TOS:         cfg.TOS,
-		FQRate:      cfg.FQRate,
-		Title:       cfg.Title,
-		ExtraData:   cfg.ExtraData,
-		NumStreams:  cfg.Parallel,
-		BlockSize:   cfg.BlockSize,
-		Omit:        cfg.Omit,
-		Duration:    cfg.Duration,
-		Bytes:       cfg.Bytes,
-		Reverse:     cfg.Reverse,
-		Bidir:       cfg.Bidir,
-		Rate:        cfg.Rate,
-		Window:      cfg.Window,
-		Congestion:  cfg.Congestion,
-		Interval:    cfg.Interval,
-		ZeroCopy:    cfg.ZeroCopy,
-		SkipRxCopy:  cfg.SkipRxCopy,
-	}
 }
 
 // dialStreams opens every data connection. With the roles extension they
 // are dialled in parallel and each declares its role; against a stock
 // server they are dialled one at a time in iperf3's order.
-func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string, ext *wire.Extensions, emit func(Event)) (flowSet, []time.Duration, error) {
+func (c *Client) dialStreams(ctx context.Context, server net.Addr, ext *wire.Extensions, emit func(Event)) (flowSet, []time.Duration, error) {
 	cfg := c.cfg
+	cookie := c.s.cookie
 	n := cfg.NumStreams()
 	roles := ext.Has(wire.ExtRoles)
+	// detectRoles: the roles come from the stock server's data once the
+	// test runs (takeRoles), which also paces the senders then.
+	detectRoles := c.s.stockBidir()
 	flows := make(flowSet, n)
 	times := make([]time.Duration, n)
 	var fails setupFailures
@@ -594,9 +502,9 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 		if c.hooks.beforeDial != nil {
 			c.hooks.beforeDial(idx)
 		}
-		dir := streamDir(SideClient, idx, cfg.Parallel, cfg.Reverse, cfg.Bidir)
+		dir := cfg.dir(SideClient, idx)
 		opts := c.dataSockOpts(server, false)
-		if dir == Send {
+		if dir == Send && !detectRoles {
 			opts.pacing = pacingRate(cfg.Rate, cfg.FQRate)
 		}
 		d := net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: -1}
@@ -615,11 +523,7 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 		if err == nil {
 			hdr := wire.EncodeCookie(cookie)
 			if roles {
-				role := wire.ClientSends
-				if dir == Recv {
-					role = wire.ServerSends
-				}
-				hdr = append(hdr, wire.StreamHeader{Role: role, Index: uint32(idx)}.Encode()...)
+				hdr = append(hdr, cfg.roleHeader(idx)...)
 			}
 			_ = conn.SetWriteDeadline(time.Now().Add(setupTimeout))
 			if _, err = conn.Write(hdr); err == nil {
@@ -656,28 +560,7 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 	}
 
 	if roles {
-		workers := min(n, cfg.ConnectConcurrency)
-		next := make(chan int)
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for idx := range next {
-					dialOne(idx)
-				}
-			}()
-		}
-	feed:
-		for idx := range n {
-			select {
-			case next <- idx:
-			case <-ctx.Done():
-				break feed
-			}
-		}
-		close(next)
-		wg.Wait()
+		dialParallel(ctx, n, min(n, cfg.ConnectConcurrency), dialOne)
 	} else {
 		for idx := range n {
 			if ctx.Err() != nil {
@@ -697,13 +580,39 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, cookie string
 		}
 	}
 	if ctx.Err() != nil {
-		return ok, nil, fmt.Errorf("interrupted during setup: %w", ctx.Err())
+		return ok, nil, &Error{Cause: CauseInterrupted, Err: fmt.Errorf("interrupted during setup: %w", ctx.Err())}
 	}
 	if err := fails.err(n); err != nil {
 		c.findings.add(diagnose.SetupFailed(fails.byCause, n))
 		return ok, nil, err
 	}
 	return ok, times, nil
+}
+
+// dialParallel calls dial for each index below n on workers goroutines,
+// until ctx is cancelled.
+func dialParallel(ctx context.Context, n, workers int, dial func(idx int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for idx := range next {
+				dial(idx)
+			}
+		}()
+	}
+feed:
+	for idx := range n {
+		select {
+		case next <- idx:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
 }
 
 func boolInt(b bool) int {
@@ -724,27 +633,37 @@ func stateErr(r io.Reader, got, want wire.State) error {
 	case wire.ServerError:
 		return wire.ReadServerError(r)
 	case wire.ServerTerminate:
-		return errors.New("the server terminated the test")
+		return errServerTerminated
 	}
-	return fmt.Errorf("protocol error: expected %v, got %v", want, got)
+	return &Error{Cause: CauseProtocol, Err: fmt.Errorf("protocol error: expected %v, got %v", want, got)}
 }
 
 // describeCtlErr makes control-connection failures readable.
 func describeCtlErr(err error) error {
+	var e *Error
 	switch {
+	case errors.As(err, &e):
+		return err
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("the peer closed the control connection")
+		return &Error{Cause: CausePeerGone, Err: errors.New("the peer closed the control connection")}
 	case isTimeout(err):
-		return errors.New("the peer did not answer in time")
+		return &Error{Cause: CauseTimeout, Err: errors.New("the peer did not answer in time")}
 	}
-	return unwrapOpError(err)
+	return &Error{Cause: netCause(err), Err: unwrapOpError(err)}
 }
 
-// unwrapOpError drops net.OpError's address noise but keeps the cause.
+// unwrapOpError drops net.OpError's address noise but keeps the cause,
+// naming the operation once ("read: connection reset by peer", not
+// "read: read: …": the cause is often a system call of the same name).
 func unwrapOpError(err error) error {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
-		return fmt.Errorf("%s: %w", oe.Op, oe.Err)
+		cause := oe.Err
+		var se *os.SyscallError
+		if errors.As(cause, &se) && se.Syscall == oe.Op {
+			cause = se.Err
+		}
+		return fmt.Errorf("%s: %w", oe.Op, cause)
 	}
 	return err
 }
@@ -752,10 +671,10 @@ func unwrapOpError(err error) error {
 func firstFlowErr(flows flowSet, fallback string) error {
 	for _, f := range flows {
 		if err := f.endErr(); err != nil {
-			return fmt.Errorf("%s: %w", fallback, err)
+			return &Error{Cause: CauseStream, Err: fmt.Errorf("%s: %w", fallback, err)}
 		}
 	}
-	return errors.New(fallback)
+	return &Error{Cause: CauseStream, Err: errors.New(fallback)}
 }
 
 func mustRaw(c *net.TCPConn) rawConn {

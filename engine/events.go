@@ -77,36 +77,6 @@ func (s StreamState) String() string {
 	}
 }
 
-// TestParams is the test as both sides agreed on it.
-type TestParams struct {
-	Protocol   string // "TCP" or "UDP"
-	NumStreams int    // parallel streams per direction
-	BlockSize  int
-	Omit       time.Duration
-	Duration   time.Duration // zero for byte-limited tests
-	Bytes      int64
-	Reverse    bool
-	Bidir      bool
-	Rate       uint64 // bit/s per stream, 0 = unlimited
-	Window     int
-	Congestion string
-	Interval   time.Duration
-	// UDP tests: datagram counters are 64-bit; the reverse direction's
-	// rate per stream in bidir (0: same as Rate).
-	Counters64  bool
-	ReverseRate uint64
-	// As iperf3's -k, -S, --fq-rate, -T and --extra-data.
-	Blocks    int64
-	TOS       int
-	FQRate    uint64
-	Title     string
-	ExtraData string
-	// ZeroCopy: senders use sendfile(2) (-Z). SkipRxCopy: receivers were
-	// asked to drop the data with MSG_TRUNC instead of copying it
-	// (--skip-rx-copy); a stock iperf3 3.12 server ignores the request.
-	ZeroCopy, SkipRxCopy bool
-}
-
 // UDPStats are a UDP stream's datagram counts, for one interval (in a
 // StreamSample or Sum) or the whole test (in a StreamResult).
 type UDPStats struct {
@@ -173,6 +143,26 @@ type Start struct {
 	// Findings are the diagnoses made before data flowed, by this side and
 	// (over the telemetry extension) by the peer.
 	Findings []Finding
+	// Roles is how this end took the roles of a TCP --bidir test's data
+	// connections from a stock iperf3 peer's data; nil otherwise.
+	Roles *RoleDetection
+}
+
+// RoleDetection is how a --bidir test facing a stock iperf3 peer took its
+// data connections' roles (see Start.Roles).
+type RoleDetection struct {
+	// Took is how long from TEST_RUNNING until the roles were known.
+	Took time.Duration
+	// Heard is how many of the peer's Parallel senders brought data in
+	// time; when fewer, the rest of the roles follow the connection order
+	// (Guessed).
+	Heard   int
+	Guessed bool
+	// Swapped is how many connections took the other role than the
+	// connection order gave them; Reversed, whether the stock peer's
+	// order was taken as the reverse of this end's.
+	Swapped  int
+	Reversed bool
 }
 
 // TCPStats is what TCP_INFO says about one socket.
@@ -185,6 +175,34 @@ type TCPStats struct {
 	RTTVar      uint32 // µs
 	PMTU        uint32
 	BytesAcked  uint64 // cumulative, payload only
+
+	// The rest of the sender's TCP_INFO, for the detail view and the
+	// stall diagnosis; zero where the kernel does not report it.
+	RTO          uint32 // µs
+	Backoff      uint8  // RTO backoff exponent
+	CAState      uint8  // congestion-avoidance state (0 open … 4 loss)
+	Unacked      uint32 // segments in flight
+	NotSent      uint32 // bytes written but not yet sent
+	Lost         uint32 // segments the kernel thinks are lost
+	DeliveryRate uint64 // bytes/s, the kernel's estimate
+	// BusyTime, RwndLimited and SndbufLimited are cumulative µs: time
+	// sending, and of that, time limited by the peer's window and by the
+	// send buffer.
+	BusyTime, RwndLimited, SndbufLimited uint64
+}
+
+// PeerView is the other end's view of one stream in one interval, from a
+// flowscope peer's telemetry (the sender-view extension): for a stream this
+// side receives, the sender kernel's TCP_INFO and the sender's state and
+// stall reason; for a UDP stream this side sends, the receiver's loss,
+// jitter, reordering and duplicate counts. Against a stock peer, and before
+// the peer's first report, a StreamSample has none.
+type PeerView struct {
+	TCP TCPStats
+	UDP *UDPStats
+	// State and Reason are the peer's own verdict on the stream.
+	State  StreamState
+	Reason string
 }
 
 // StreamSample is one stream in one interval.
@@ -209,6 +227,9 @@ type StreamSample struct {
 	Reason string
 	// Err is the reason a failed stream failed.
 	Err string
+	// Peer is the other end's view of the stream, when a flowscope peer
+	// reports it (see PeerView); nil otherwise.
+	Peer *PeerView
 }
 
 // Sum aggregates the streams of one direction in one interval.
@@ -275,6 +296,23 @@ const (
 	Warning  = diagnose.Warning
 	Critical = diagnose.Critical
 )
+
+// Origin says which end of the test made a Finding.
+type Origin = diagnose.Origin
+
+// Finding origins.
+const (
+	OriginClient = diagnose.OriginClient
+	OriginServer = diagnose.OriginServer
+)
+
+// Origin is the finding origin of this side.
+func (s Side) Origin() Origin {
+	if s == SideClient {
+		return OriginClient
+	}
+	return OriginServer
+}
 
 // Progress is emitted during setup as data connections come up.
 type Progress struct {

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/flowscope/flowscope/sysctl"
 )
 
@@ -27,6 +25,7 @@ type flow struct {
 	// (cookie, stream header); TCP_INFO bytes_acked counts them.
 	preamble uint64
 
+	io   streamIO // the transport's flow loop and counters
 	conn net.Conn
 	tcp  *net.TCPConn    // nil for UDP
 	raw  syscall.RawConn // the TCP socket, for TCP_INFO; nil for UDP
@@ -43,9 +42,17 @@ type flow struct {
 	rawIO, procLent bool
 	// skipCopy: a TCP receiver reads with MSG_TRUNC (--skip-rx-copy).
 	skipCopy bool
+	// pinCPU: the flow runs on a thread of its own pinned to CPU
+	// pinCPU-1 (the client's -A n,m on a server); 0: not pinned.
+	pinCPU int
 
-	bytes    atomic.Uint64 // bytes written (Send) or read (Recv)
-	stopping atomic.Bool
+	bytes atomic.Uint64 // bytes written (Send) or read (Recv)
+	// stopping is set by stop; a flow that sleeps (a paced sender) waits
+	// on stopped() as well, so it notices at once whatever its rate.
+	stopping  atomic.Bool
+	stopInit  sync.Once
+	stopOnce  sync.Once
+	stoppedCh chan struct{}
 	// forceStop: stop even in the middle of a block (a blocking sender
 	// otherwise finishes the block it is writing).
 	forceStop atomic.Bool
@@ -72,6 +79,7 @@ type flow struct {
 
 // flowStats is the sampler's bookkeeping for one flow.
 type flowStats struct {
+	snap                 uint64 // counter read for the sample being taken
 	last, base           uint64 // counter at the previous sample / measured start
 	lastAcked, baseAcked uint64
 	lastRetr, baseRetr   uint64
@@ -82,7 +90,9 @@ type flowStats struct {
 	hasTCP               bool
 	baseRwnd, baseBusy   uint64 // TCP_INFO chronos at the measured start (µs)
 	ti                   sysctl.TCPInfo
-	tiValid              bool // ti was read in this sample
+	tiValid              bool     // ti was read in this sample
+	tiSkipped            bool     // this sample reads no TCP_INFO: the test ended while it was taken
+	udpSnap              UDPStats // datagram counters read for the sample being taken
 	udpLast, udpBase     UDPStats
 }
 
@@ -95,6 +105,7 @@ func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {
 		idx:      idx,
 		id:       StreamID(idx),
 		dir:      dir,
+		io:       tcpStream{},
 		preamble: uint64(preamble),
 		conn:     conn,
 		tcp:      conn,
@@ -103,6 +114,36 @@ func newFlow(idx int, dir Dir, conn *net.TCPConn, preamble int) (*flow, error) {
 	}
 	f.infoFn = func(fd uintptr) { f.info, f.infoErr = sysctl.ReadTCPInfoFD(fd) }
 	return f, nil
+}
+
+// stop tells the flow's goroutine to end; it is safe to call more than
+// once and from any goroutine.
+func (f *flow) stop() {
+	f.stopping.Store(true)
+	f.stopOnce.Do(func() { close(f.stopped()) })
+}
+
+// stopped returns a channel closed by stop.
+func (f *flow) stopped() chan struct{} {
+	f.stopInit.Do(func() { f.stoppedCh = make(chan struct{}) })
+	return f.stoppedCh
+}
+
+// sleepUntil waits until t or until the flow is stopped; it reports
+// whether the flow may go on (false: stopped).
+func (f *flow) sleepUntil(t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return !f.stopping.Load()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return !f.stopping.Load()
+	case <-f.stopped():
+		return false
+	}
 }
 
 // remoteAddr is the peer's address (a server's UDP sockets are connected
@@ -139,9 +180,12 @@ func (f *flow) readTCPInfo() (sysctl.TCPInfo, error) {
 // byteLimit ends a test once a total byte count has moved (-n).
 type byteLimit struct {
 	limit uint64
-	total atomic.Uint64
-	once  sync.Once
-	hit   chan struct{}
+	// sendersOnly: only what this side sends counts (a server's -n/-k:
+	// the client counts what it receives).
+	sendersOnly bool
+	total       atomic.Uint64
+	once        sync.Once
+	hit         chan struct{}
 }
 
 func newByteLimit(n int64) *byteLimit {
@@ -149,6 +193,26 @@ func newByteLimit(n int64) *byteLimit {
 		return nil
 	}
 	return &byteLimit{limit: uint64(n), hit: make(chan struct{})}
+}
+
+// serverByteLimit is the limit a server's senders stop at in a -n or -k
+// test, as iperf3's do: TCP senders only (a UDP receiver counts what
+// arrives, so a UDP sender goes on until TEST_END, as iperf3's server
+// does, or losses would leave the client waiting for ever); nil when the
+// test is not counted.
+func serverByteLimit(p *Params) *byteLimit {
+	if p.UDP() {
+		return nil
+	}
+	n := p.Bytes
+	if n == 0 && p.Blocks > 0 {
+		n = p.Blocks * int64(p.BlockSize)
+	}
+	l := newByteLimit(n)
+	if l != nil {
+		l.sendersOnly = true
+	}
+	return l
 }
 
 // add counts n bytes and reports whether the limit is reached.
@@ -163,6 +227,16 @@ func (l *byteLimit) add(n int) bool {
 // left is how many bytes the limit still allows.
 func (l *byteLimit) left() uint64 {
 	return l.limit - min(l.total.Load(), l.limit)
+}
+
+// isReached reports whether the limit was hit (false for nil: no limit).
+func (l *byteLimit) isReached() bool {
+	select {
+	case <-l.reached():
+		return true
+	default:
+		return false
+	}
 }
 
 // reached returns a channel closed when the limit is hit (nil: never).
@@ -182,24 +256,10 @@ func (f *flow) run(buf []byte, limit *byteLimit) {
 			f.err = fmt.Errorf("stream %d: internal error: %v\n%s", f.id, r, debug.Stack())
 		}
 	}()
-	switch {
-	case f.udp != nil && f.dir == Send:
-		f.err = f.udpSend(buf, limit)
-	case f.udp != nil:
-		f.err = f.udpRecv(buf, limit)
-	case f.dir == Send && f.zc != nil && f.own != nil:
-		f.err = f.sendFileOwned(len(buf), limit)
-	case f.dir == Send && f.zc != nil:
-		f.err = f.sendFile(limit)
-	case f.dir == Send && f.own != nil:
-		f.err = f.sendOwned(buf, limit)
-	case f.dir == Send:
-		f.err = f.send(buf, limit)
-	case f.own != nil:
-		f.err = f.recvOwned(buf, limit)
-	default:
-		f.err = f.recv(buf, limit)
+	if f.pinCPU > 0 {
+		defer pinThread(f.pinCPU - 1)()
 	}
+	f.err = f.io.run(f, buf, limit)
 }
 
 func (f *flow) send(buf []byte, limit *byteLimit) error {
@@ -213,7 +273,7 @@ func (f *flow) send(buf []byte, limit *byteLimit) error {
 			if f.stopping.Load() {
 				return nil
 			}
-			return fmt.Errorf("stream %d: write: %w", f.id, err)
+			return streamErr(f.id, "write", err)
 		}
 		if limit != nil && limit.add(n) {
 			return nil // -n reached: this sender is done
@@ -235,16 +295,7 @@ func (f *flow) pace() bool {
 		f.start = time.Now()
 	}
 	due := f.start.Add(time.Duration(float64(f.bytes.Load()) * 8 / float64(f.rate) * float64(time.Second)))
-	for {
-		if f.stopping.Load() {
-			return false
-		}
-		wait := time.Until(due)
-		if wait <= 0 {
-			return true
-		}
-		time.Sleep(min(wait, 50*time.Millisecond)) // wakes often enough to see a stop
-	}
+	return f.sleepUntil(due)
 }
 
 // sendFile is send with sendfile(2) from the payload file (-Z): the
@@ -256,7 +307,7 @@ func (f *flow) sendFile(limit *byteLimit) error {
 			return nil
 		}
 		if _, err := f.zc.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("stream %d: rewind payload: %w", f.id, err)
+			return streamErr(f.id, "rewind payload", err)
 		}
 		n, err := f.tcp.ReadFrom(f.zc)
 		f.bytes.Add(uint64(n))
@@ -264,7 +315,7 @@ func (f *flow) sendFile(limit *byteLimit) error {
 			if f.stopping.Load() {
 				return nil
 			}
-			return fmt.Errorf("stream %d: sendfile: %w", f.id, err)
+			return streamErr(f.id, "sendfile", err)
 		}
 		if limit != nil && limit.add(int(n)) {
 			return nil
@@ -292,38 +343,8 @@ func (f *flow) recv(buf []byte, limit *byteLimit) error {
 			if f.stopping.Load() {
 				return nil
 			}
-			return fmt.Errorf("stream %d: read: %w", f.id, err)
+			return streamErr(f.id, "read", err)
 		}
-	}
-}
-
-// truncReader returns conn.Read with MSG_TRUNC through the poller: the
-// kernel drops up to len(buf) bytes without copying them (the buffer only
-// gives the size). It returns io.EOF at the peer's end, as Read does. The
-// func it hands the poller is made once, here: one made for every read
-// would escape, an allocation per read.
-func (f *flow) truncReader() func(buf []byte) (int, error) {
-	var (
-		b   []byte
-		n   int
-		err error
-	)
-	recv := func(fd uintptr) bool {
-		n, err = sockCall(unix.SYS_RECVFROM, int(fd), b, unix.MSG_TRUNC, true) // non-blocking here
-		return !errors.Is(err, unix.EAGAIN)
-	}
-	return func(buf []byte) (int, error) {
-		b = buf
-		rerr := f.raw.Read(recv)
-		switch {
-		case rerr != nil:
-			return 0, rerr
-		case err != nil:
-			return 0, err
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
 	}
 }
 
@@ -347,12 +368,81 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // flowSet is every flow of one test.
 type flowSet []*flow
 
+// allDone returns a channel closed once every flow has ended.
+func (fs flowSet) allDone() <-chan struct{} {
+	ch := make(chan struct{})
+	if fs.ended() {
+		close(ch)
+		return ch
+	}
+	go func() {
+		for _, f := range fs {
+			<-f.done
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+// ended reports whether every flow has ended already.
+func (fs flowSet) ended() bool {
+	for _, f := range fs {
+		select {
+		case <-f.done:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // maxBlockingFlows: tests with at most this many flows give each TCP
 // flow an OS thread of its own and blocking I/O (see ownedSocket).
 const maxBlockingFlows = 64
 
-// recvLowWater is SO_RCVLOWAT for TCP receivers when a test has few flows.
-const recvLowWater = 64 << 10
+// maxReadBuffer bounds a TCP receiver's buffer with few flows, and
+// manyFlowsReadBuffer with many: TCP is a byte stream, so a read buffer
+// need not hold a block (-l 16M), and a larger one than the socket's
+// receive buffer gains nothing.
+const (
+	maxReadBuffer        = 1 << 20
+	manyFlowsReadBuffer  = 64 << 10
+	manyFlowsReadBufFrom = maxBlockingFlows + 1
+)
+
+// tcpReadBufSize is the read buffer of each TCP receiver of a test with
+// flows flows and block size block. A TCP receiver reads whatever has
+// arrived, up to its buffer: with few flows a larger buffer means fewer
+// read calls per byte; with thousands it would only cost memory.
+func tcpReadBufSize(block, flows int) int {
+	if flows >= manyFlowsReadBufFrom {
+		return min(block, manyFlowsReadBuffer)
+	}
+	return max(min(block, maxReadBuffer), bigReadBuffer)
+}
+
+// TestMemory is what one test's flows on one side claim in buffers: each
+// TCP receiver's read buffer, each UDP stream's datagram batch, and the
+// senders' shared payload block. A server bounds it (--max-test-memory).
+func (p *Params) TestMemory() uint64 {
+	n := p.NumStreams()
+	block := p.BlockSize
+	if block <= 0 {
+		block = DefaultBlockSize
+	}
+	var perStream uint64
+	if p.UDP() {
+		perStream = uint64(max(block*udpGSOBatch(block), udpGROBuffer))
+	} else {
+		perStream = uint64(tcpReadBufSize(block, n))
+	}
+	return mulSat(perStream, uint64(n)) + uint64(block)
+}
+
+// DefaultMaxTestMemory is a server's default bound on TestMemory: a 10,000-
+// stream TCP test fits (64 KiB a stream), as do 128 streams of 1 MiB
+// blocks (iperf3's own cap); --max-test-memory changes it.
+const DefaultMaxTestMemory = 1 << 30
 
 // bigReadBuffer is a TCP receiver's buffer when a test has few flows.
 const bigReadBuffer = 512 << 10
@@ -366,11 +456,8 @@ func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroC
 			return err
 		}
 	}
-	// A TCP receiver reads whatever has arrived, up to its buffer: with
-	// few flows a larger buffer means fewer read calls per byte; with
-	// thousands it would only cost memory.
-	if recvBufSize < bigReadBuffer && len(fs) <= 64 && (len(fs) == 0 || fs[0].udp == nil) {
-		recvBufSize = bigReadBuffer
+	if len(fs) == 0 || fs[0].udp == nil {
+		recvBufSize = tcpReadBufSize(recvBufSize, len(fs))
 	}
 	owned := 0
 	for _, f := range fs {
@@ -394,29 +481,47 @@ func (fs flowSet) start(sendBuf []byte, recvBufSize int, limit *byteLimit, zeroC
 			}
 		}
 	}
+	// Every flow's goroutine waits at a gate until all are launched: a
+	// goroutine that began moving bytes at once would compete for the CPU
+	// with the loop launching the rest, and with thousands of flows on a
+	// busy machine the launch then took longer than the test (the last
+	// flows started after the first had ended, past the server's
+	// watchdog).
+	gate := make(chan struct{})
+	defer close(gate)
 	for _, f := range fs {
 		f.started = true
 		f.skipCopy = skipCopy && f.tcp != nil && f.dir == Recv
-		if f.dir == Send {
-			go f.run(sendBuf, limit)
-		} else {
-			go f.run(make([]byte, recvBufSize), limit)
+		buf, lim := sendBuf, limit
+		if f.dir == Recv {
+			buf = make([]byte, recvBufSize)
+			if limit != nil && limit.sendersOnly {
+				lim = nil
+			}
 		}
+		go func() {
+			<-gate
+			f.run(buf, lim)
+		}()
 	}
 	return nil
 }
 
 // stopSenders ends every sender. With drain (a flowscope peer) blocked
 // writes are cut short at once and each write side is shut down, so the
-// peer reads to EOF after the last byte. A stock iperf3 peer reads whole
-// blocks with blocking reads, so there each sender finishes the block it is
-// writing (bounded by blockBoundaryGrace) and nothing is shut down.
-func (fs flowSet) stopSenders(drain bool) {
+// peer reads to EOF after the last byte. A stock iperf3 server still reads
+// whole blocks with blocking reads until it hears TEST_END, so with
+// finishBlock (a client's senders to a stock server) each sender finishes
+// the block it is writing (bounded by blockBoundaryGrace) and nothing is
+// shut down. A stock client stops reading at TEST_END: a server's senders
+// are cut short at once (neither drain nor finishBlock), or a blocked one
+// would wait out the grace.
+func (fs flowSet) stopSenders(drain, finishBlock bool) {
 	now := time.Now()
 	for _, f := range fs {
 		if f.dir == Send {
-			f.stopping.Store(true)
-			if drain {
+			f.stop()
+			if drain || !finishBlock {
 				f.forceStop.Store(true) // an owned socket sees it within ioSlice
 				if f.own == nil {
 					_ = f.conn.SetWriteDeadline(now)
@@ -424,15 +529,19 @@ func (fs flowSet) stopSenders(drain bool) {
 			}
 		}
 	}
-	grace := time.NewTimer(blockBoundaryGrace)
-	defer grace.Stop()
+	// A sender to a stock peer finishes its block within the grace; then
+	// every sender is cut short (deadline now, forceStop), and those still
+	// not done senderStopBound later have their sockets closed under them:
+	// the wait for the senders is bounded whatever they were doing, and
+	// however many there are.
+	deadline := time.Now().Add(blockBoundaryGrace)
+	forced := false
+	var cutOff time.Time
 	for _, f := range fs {
 		if f.dir != Send || !f.started {
 			continue
 		}
-		select {
-		case <-f.done:
-		case <-grace.C:
+		if !forced && !f.waitDone(time.Until(deadline)) {
 			for _, g := range fs {
 				if g.dir == Send {
 					g.forceStop.Store(true)
@@ -441,16 +550,58 @@ func (fs flowSet) stopSenders(drain bool) {
 					}
 				}
 			}
+			forced = true
+			cutOff = time.Now().Add(senderStopBound)
+		}
+		if forced && !f.waitDone(time.Until(cutOff)) {
+			f.abort()
 			<-f.done
 		}
 		switch {
 		case !drain:
 		case f.own != nil:
-			f.own.shutdown(unix.SHUT_WR)
+			f.own.shutdown(shutWrite)
 		case f.tcp != nil:
 			_ = f.tcp.CloseWrite()
 		}
 	}
+}
+
+// senderStopBound is how long the senders cut short may take to return
+// before the sockets of those still running are closed under them.
+const senderStopBound = 2 * time.Second
+
+// waitDone waits up to d for the flow's goroutine to end and reports
+// whether it did.
+func (f *flow) waitDone(d time.Duration) bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+	}
+	if d <= 0 {
+		return false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-f.done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// abort closes the flow's socket under its goroutine (an owned socket is
+// shut down; close waits for the goroutine), which then returns at once.
+func (f *flow) abort() {
+	f.stop()
+	f.forceStop.Store(true)
+	if f.own != nil {
+		f.own.shutdown(shutBoth)
+		return
+	}
+	_ = f.conn.Close()
 }
 
 // waitReceivers waits until every receiver saw EOF or failed, at most
@@ -474,7 +625,7 @@ func (fs flowSet) stopReceivers() {
 	now := time.Now()
 	for _, f := range fs {
 		if f.dir == Recv {
-			f.stopping.Store(true) // an owned socket sees it within ioSlice
+			f.stop() // an owned socket sees it within ioSlice
 			if f.own == nil {
 				_ = f.conn.SetReadDeadline(now)
 			}
@@ -491,13 +642,7 @@ func (fs flowSet) stopReceivers() {
 func (fs flowSet) closeAll() {
 	lent := 0 // Ps to give back
 	for _, f := range fs {
-		f.stopping.Store(true)
-		f.forceStop.Store(true)
-		if f.own != nil {
-			f.own.shutdown(unix.SHUT_RDWR) // wakes its goroutine; closed below
-		} else {
-			_ = f.conn.Close()
-		}
+		f.abort() // an owned socket is closed below, once its goroutine ended
 	}
 	for _, f := range fs {
 		if f.started {

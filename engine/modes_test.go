@@ -8,6 +8,7 @@ import (
 )
 
 func TestModes(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		parallel       int
 		reverse, bidir bool
@@ -69,6 +70,7 @@ func checkDirections(t *testing.T, end *End, cfg Config) {
 // order. Roles come from the stream header, so data must still flow in
 // both directions on every stream.
 func TestBidirAcceptOrder(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, ServerConfig{})
 	cfg := clientConfig(ts, 4, time.Second)
 	cfg.Bidir = true

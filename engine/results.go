@@ -19,29 +19,9 @@ func localResults(flows flowSet, seconds float64) []StreamResult {
 			Seconds:     seconds,
 			Retransmits: -1,
 		}
-		if f.dir == Send && st.hasTCP {
-			r.HasTCPInfo = true
-			r.Retransmits = int64(st.lastRetr - min(st.lastRetr, st.baseRetr))
-			r.MaxSndCwnd = st.maxCwnd
-			r.MaxSndWnd = st.maxSndWnd
-			r.MinRTT = st.minRTT
-			r.MaxRTT = st.maxRTT
-			if st.rttN > 0 {
-				r.MeanRTT = uint32(st.rttSum / st.rttN)
-			}
-		}
+		f.io.result(f, &r)
 		if err := f.endErr(); err != nil {
 			r.Err = err.Error()
-		}
-		if f.udp != nil {
-			u := st.udpLast
-			u.Packets -= st.udpBase.Packets
-			u.Lost -= st.udpBase.Lost
-			u.OutOfOrder -= st.udpBase.OutOfOrder
-			u.Duplicates -= st.udpBase.Duplicates
-			u.SendErrors -= st.udpBase.SendErrors
-			u.Malformed -= st.udpBase.Malformed
-			r.UDP = &u
 		}
 		out[i] = r
 	}
@@ -109,7 +89,8 @@ func mergePeer(end *End, peer *wire.Results) error {
 			r.Retransmits = p.Retransmits
 		}
 		if r.UDP != nil {
-			r.PeerUDP = &UDPStats{Packets: uint64(max(p.Packets, 0)), Lost: p.Errors, Jitter: p.Jitter}
+			// A stock peer's counts include its omitted seconds.
+			r.PeerUDP = &UDPStats{Packets: uint64(max(p.Packets-p.OmittedPackets, 0)), Lost: p.Errors - p.OmittedErrors, Jitter: p.Jitter}
 		}
 	}
 	end.RemoteCPU = CPU{Total: peer.CPUTotal, User: peer.CPUUser, System: peer.CPUSystem}

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowscope/flowscope/diagnose"
@@ -12,44 +14,51 @@ import (
 // and emits one Sample per interval. It is the only reader of the flows'
 // counters besides the final results.
 type sampler struct {
-	side       Side
-	flows      flowSet
-	interval   time.Duration
-	omit       time.Duration
-	expected   time.Duration // expected measured length, 0 if unknown
-	stallWin   time.Duration
-	emit       func(Event)
-	readTCP    bool
-	mu         sync.Mutex
-	t0         time.Time     // test start (TEST_RUNNING)
-	measured   time.Time     // start of the measured part (after omit)
-	prevEnd    time.Duration // end of the previous interval, from phase start
-	inOmit     bool
-	seq        int
-	test       uint64                // the server's test number, copied into samples
-	listener   func() *ListenerStats // the server's listener reading, or nil
-	tick       int64                 // index of the last scheduled tick in this phase
-	final      *Sample
-	stop       chan struct{}
-	stopped    chan struct{}
-	stopOnce   sync.Once
+	side     Side
+	flows    flowSet
+	interval time.Duration
+	omit     time.Duration
+	expected time.Duration // expected measured length, 0 if unknown
+	stallWin time.Duration
+	emit     func(Event)
+	readTCP  bool
+	clock    func() time.Time // the time a tick's counters were read at
+	mu       sync.Mutex
+	t0       time.Time     // test start (TEST_RUNNING)
+	measured time.Time     // start of the measured part (after omit)
+	prevEnd  time.Duration // end of the previous interval, from phase start
+	inOmit   bool
+	seq      int
+	test     uint64                // the server's test number, copied into samples
+	listener func() *ListenerStats // the server's listener reading, or nil
+	tick     int64                 // index of the last scheduled tick in this phase
+	final    *Sample
+	stop     chan struct{}
+	stopped  chan struct{}
+	stopOnce sync.Once
+	// cut is set by halt: the test ended, and the tick being taken, if
+	// any, skips the TCP_INFO reads it has not made yet. Each read is a
+	// system call after which a starved sampler waits behind every
+	// runnable flow, so at 1,000 flows on a loaded machine one tick can
+	// take tens of seconds, and the end of the test must not wait for it.
+	cut        atomic.Bool
 	finalized  bool
 	finalizing bool // the final sample is being taken
 
 	// diagnosis
 	findings     *findingLog
+	peers        *peerTable // the peer's view of each stream (client of a flowscope server), or nil
 	window       int64
-	roleCheck    bool   // client vs a stock server in bidir: watch for swapped roles
-	stalledKey   string // the stalled set last reported
+	stalledKey   [2]string // the stalled set last reported, by Dir
 	rwndReported bool
-	roleReported int // swapped streams already reported
 
 	// diagnose's scratch space, kept from tick to tick so that a tick
 	// allocates nothing per flow
-	stalled []diagnose.StalledStream
+	stalled [2][]diagnose.StalledStream // by Dir
 	keyBuf  []byte
 	shares  []diagnose.RwndShare
-	ids     []int
+	// udpScratch holds the UDP counters of the sample being taken
+	udpScratch []UDPStats
 }
 
 func newSampler(side Side, flows flowSet, p TestParams, stallWin time.Duration, emit func(Event)) *sampler {
@@ -65,9 +74,10 @@ func newSampler(side Side, flows flowSet, p TestParams, stallWin time.Duration, 
 		stallWin: stallWin,
 		emit:     emit,
 		readTCP:  true,
+		clock:    time.Now,
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
-		findings: newFindingLog(),
+		findings: newFindingLog(side.Origin()),
 		window:   int64(p.Window),
 	}
 }
@@ -97,24 +107,20 @@ func (s *sampler) nextTick() (time.Time, bool) {
 	// After a late tick, skip the ticks already past rather than firing
 	// them in a burst of tiny intervals.
 	k := max(s.tick+1, int64(s.prevEnd/s.interval)+1)
-	for {
-		d := time.Duration(k) * s.interval
-		if s.inOmit {
-			if d >= s.omit {
-				return s.t0.Add(s.omit), true
-			}
-			s.tick = k
-			return base.Add(d), false
-		}
-		// The tick nearest the expected end is left to the final sample,
-		// so the last interval has its real length and no sliver follows.
-		if s.expected > 0 && d > s.expected-s.interval/4 && d < s.expected+s.interval/4 {
-			k++
-			continue
-		}
-		s.tick = k
-		return base.Add(d), false
+	d := time.Duration(k) * s.interval
+	if s.inOmit && d >= s.omit {
+		return s.t0.Add(s.omit), true
 	}
+	s.tick = k
+	// The tick nearest the expected end is left to the final sample, so
+	// the last interval has its real length and no sliver follows. It is
+	// taken a quarter interval late instead, which a test ending on time
+	// never sees: a test that overruns gets no interval twice as long as
+	// the others.
+	if !s.inOmit && s.expected > 0 && d > s.expected-s.interval/4 && d < s.expected+s.interval/4 {
+		d = s.expected + s.interval/4
+	}
+	return base.Add(d), false
 }
 
 func (s *sampler) loop() {
@@ -139,15 +145,9 @@ func (s *sampler) loop() {
 			t.Stop()
 			return
 		case <-t.C:
-			// The timer's own value may lie a little before at; intervals
-			// use the real time they were read at.
-			now := time.Now()
-			if now.Before(at) {
-				now = at
-			}
 			s.mu.Lock()
 			if s.interval > 0 || endsOmit {
-				s.sampleLocked(now, endsOmit, false)
+				s.sampleLocked(at, endsOmit, false)
 			}
 			s.mu.Unlock()
 			if s.interval <= 0 {
@@ -156,6 +156,15 @@ func (s *sampler) loop() {
 			}
 		}
 	}
+}
+
+// halt stops the interval ticks: the test ended at this moment, and the
+// final sample (finish) will end there however long the senders and
+// receivers take to stop.
+func (s *sampler) halt() {
+	s.cut.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.stopped
 }
 
 // finish stops the ticks and takes the final sample at now; flows must be
@@ -180,6 +189,10 @@ func (s *sampler) finish(now time.Time) *Sample {
 	return s.final
 }
 
+// cutShort reports whether the sample being taken is an interval's that
+// the test's end overtook: it reads no more TCP_INFO.
+func (s *sampler) cutShort() bool { return s.cut.Load() && !s.finalizing }
+
 // measuredSeconds is the length of the measured part so far.
 func (s *sampler) measuredSeconds() float64 {
 	s.mu.Lock()
@@ -187,11 +200,31 @@ func (s *sampler) measuredSeconds() float64 {
 	return s.prevEnd.Seconds()
 }
 
-// sampleLocked reads every flow and emits one Sample ending at now.
-func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
+// sampleLocked reads every flow and emits one Sample. A tick's interval
+// ends when its counters were read (s.clock, and no earlier than at, the
+// time the tick was due); the final sample's ends at at, the flows being
+// stopped.
+//
+// Bytes belong to the time they were counted in: every flow's counters are
+// read in one cheap first pass and the interval ends when that pass does;
+// the costly per-flow work (TCP_INFO, diagnosis), which at thousands of
+// flows on a starved CPU takes long while the flows keep counting, comes
+// after, and what the flows count meanwhile goes to the next interval.
+func (s *sampler) sampleLocked(at time.Time, endsOmit, final bool) *Sample {
+	s.snapshotLocked()
+	now := at
+	if !final {
+		// The timer's own value may lie a little before at.
+		if t := s.clock(); t.After(now) {
+			now = t
+		}
+	}
 	end := now.Sub(s.phaseStart())
-	if final && !s.inOmit && end-s.prevEnd < time.Millisecond && s.seq > 0 {
+	if final && !s.inOmit && end-s.prevEnd < time.Millisecond && s.seq > 0 && !s.movedSinceLast() {
 		// Nothing left to report: the previous interval already ended here.
+		// When something moved since (a tick that fell just before the end,
+		// while a sender finished its last block), the bytes are reported
+		// in a short last interval rather than lost from the totals.
 		return nil
 	}
 	smp := &Sample{
@@ -204,19 +237,17 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 		Streams: make([]StreamSample, len(s.flows)),
 	}
 	s.seq++
-	moving := 0
-	var udp []UDPStats // every UDP stream's counters: one allocation, not one each
+	var moving [2]int // running streams by Dir
+	s.udpScratch = nil
+	peers := s.peers.snapshot()
 	for i, f := range s.flows {
 		ss := &smp.Streams[i]
-		if f.udp != nil {
-			if udp == nil {
-				udp = make([]UDPStats, len(s.flows))
-			}
-			ss.UDP = &udp[i]
+		s.readFlow(i, f, ss, end)
+		if peers != nil {
+			ss.Peer = peers[f.id]
 		}
-		s.readFlow(f, ss, end)
 		if ss.State == StateRunning {
-			moving++
+			moving[f.dir]++
 		}
 		sum := &smp.Sent
 		if f.dir == Recv {
@@ -248,6 +279,7 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 			sum.UDP.Jitter /= float64(sum.Streams)
 		}
 	}
+	s.findings.advance(end)
 	s.diagnose(smp, moving, final)
 	smp.Findings = s.findings.take()
 	if s.listener != nil {
@@ -274,75 +306,44 @@ func (s *sampler) sampleLocked(now time.Time, endsOmit, final bool) *Sample {
 	return smp
 }
 
-// readFlow fills ss from f's counters and, for senders, TCP_INFO; for a
-// UDP flow, ss.UDP points where its counters go.
-func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
+// snapshotLocked reads every flow's byte and datagram counters into its
+// snap and udpSnap, the readings of the sample being taken.
+func (s *sampler) snapshotLocked() {
+	for _, f := range s.flows {
+		f.s.snap = f.bytes.Load()
+		if f.udp != nil {
+			f.s.udpSnap = f.udp.snapshot()
+		}
+	}
+}
+
+// movedSinceLast reports whether any flow's byte or datagram counters
+// changed between the last sample and this one's snapshot.
+func (s *sampler) movedSinceLast() bool {
+	for _, f := range s.flows {
+		st := &f.s
+		if st.snap != st.last {
+			return true
+		}
+		if f.udp != nil && (st.udpSnap.Packets != st.udpLast.Packets || st.udpSnap.Lost != st.udpLast.Lost) {
+			return true
+		}
+	}
+	return false
+}
+
+// readFlow fills ss, the i-th stream of a sample, from f's snapshot and
+// its transport's counters (TCP_INFO for TCP senders, datagram counts for
+// UDP).
+func (s *sampler) readFlow(i int, f *flow, ss *StreamSample, end time.Duration) {
 	st := &f.s
-	cur := f.bytes.Load()
+	cur := st.snap
 	ss.ID, ss.Dir = f.id, f.dir
 	ss.Bytes = cur - st.last
 	st.last = cur
 	ss.Total = cur - st.base
 	moved := ss.Bytes > 0
-	if f.udp != nil {
-		cur := f.udp.snapshot()
-		d := cur
-		d.Packets -= st.udpLast.Packets
-		d.Lost -= st.udpLast.Lost
-		d.OutOfOrder -= st.udpLast.OutOfOrder
-		d.Duplicates -= st.udpLast.Duplicates
-		d.SendErrors -= st.udpLast.SendErrors
-		d.Malformed -= st.udpLast.Malformed
-		st.udpLast = cur
-		*ss.UDP = d
-	}
-	st.tiValid = false
-	if f.dir == Send && s.readTCP {
-		if ti, err := f.readTCPInfo(); err == nil {
-			st.ti, st.tiValid = ti, true
-			if !st.hasTCP {
-				st.baseRwnd, st.baseBusy = ti.RwndLimited, ti.BusyTime
-			}
-			acked := ti.BytesAcked
-			if acked > f.preamble+1 {
-				acked -= f.preamble + 1 // SYN and our preamble
-			} else {
-				acked = 0
-			}
-			if st.hasTCP {
-				ss.Acked = acked - min(acked, st.lastAcked)
-			} else {
-				ss.Acked = acked
-				st.baseRetr = uint64(ti.TotalRetrans)
-				st.lastRetr = uint64(ti.TotalRetrans)
-			}
-			st.lastAcked = acked
-			st.hasTCP = true
-			retr := uint64(ti.TotalRetrans)
-			ss.TCP = TCPStats{
-				Valid:       true,
-				Retransmits: retr - min(retr, st.lastRetr),
-				SndCwnd:     uint64(ti.SndCwnd) * uint64(ti.SndMSS),
-				SndWnd:      uint64(ti.SndWnd),
-				RTT:         ti.RTT,
-				RTTVar:      ti.RTTVar,
-				PMTU:        ti.PMTU,
-				BytesAcked:  acked,
-			}
-			st.lastRetr = retr
-			st.maxCwnd = max(st.maxCwnd, ss.TCP.SndCwnd)
-			st.maxSndWnd = max(st.maxSndWnd, ss.TCP.SndWnd)
-			if ti.RTT > 0 {
-				if st.minRTT == 0 || ti.RTT < st.minRTT {
-					st.minRTT = ti.RTT
-				}
-				st.maxRTT = max(st.maxRTT, ti.RTT)
-				st.rttSum += uint64(ti.RTT)
-				st.rttN++
-			}
-			moved = ss.Acked > 0
-		}
-	}
+	moved = f.io.counters(s, i, f, ss, moved)
 	if moved || st.lastMove == 0 && end < s.stallWin {
 		st.lastMove = end
 	}
@@ -370,42 +371,30 @@ func (s *sampler) readFlow(f *flow, ss *StreamSample, end time.Duration) {
 
 // diagnose turns this sample's readings into findings: why stalled streams
 // are stalled, streams limited by the receiver's window, and swapped bidir
-// roles against a stock server.
-func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
-	stalled := s.stalled[:0]
+// roles against a stock server. moving counts the running streams of each
+// direction: a stall is put down to a shared bottleneck only when streams
+// of its own direction still move.
+func (s *sampler) diagnose(smp *Sample, moving [2]int, final bool) {
+	stalled := [2][]diagnose.StalledStream{s.stalled[Send][:0], s.stalled[Recv][:0]}
 	for i, f := range s.flows {
 		ss := &smp.Streams[i]
 		if ss.State != StateStalled {
 			continue
 		}
-		st := &f.s
-		if f.udp != nil {
-			ss.Reason = "no datagrams arriving: the sender stopped or every datagram was lost"
-			stalled = append(stalled, diagnose.StalledStream{ID: f.id, For: ss.StalledFor, Reason: ss.Reason})
-			continue
+		ss.Reason = f.io.stallReason(f, moving[f.dir] > 0, ss.StalledFor)
+		if p := ss.Peer; p != nil && p.Reason != "" && f.dir == Recv && strings.HasPrefix(ss.Reason, "no data") {
+			// The sender's kernel knows why nothing arrives; this side
+			// only knows that nothing does.
+			ss.Reason = p.Reason
 		}
-		if !st.tiValid {
-			if ti, err := f.readTCPInfo(); err == nil {
-				st.ti, st.tiValid = ti, true
-			}
-		}
-		if st.tiValid {
-			ss.Reason = diagnose.StallReason(st.ti, f.dir == Send, moving > 0)
-		} else {
-			ss.Reason = "no TCP_INFO"
-		}
-		stalled = append(stalled, diagnose.StalledStream{ID: f.id, For: ss.StalledFor, Reason: ss.Reason})
+		stalled[f.dir] = append(stalled[f.dir], diagnose.StalledStream{ID: f.id, For: ss.StalledFor, Reason: ss.Reason})
 	}
 	s.stalled = stalled
-	key := s.keyBuf[:0]
-	for _, st := range stalled {
-		key = strconv.AppendInt(key, int64(st.ID), 10)
-		key = append(key, ',')
-	}
-	s.keyBuf = key
-	if string(key) != s.stalledKey {
-		s.stalledKey = string(key)
-		s.findings.add(diagnose.Stalled(stalled, len(s.flows)))
+	if !final {
+		// In the final sample every stream is closed: a stall still
+		// holding then is left without an end, as it was.
+		s.reportStalled(Send, smp.Sent.Streams)
+		s.reportStalled(Recv, smp.Received.Streams)
 	}
 
 	if !s.rwndReported && (final || smp.Seq%4 == 3) && !smp.Omitted {
@@ -427,18 +416,29 @@ func (s *sampler) diagnose(smp *Sample, moving int, final bool) {
 			s.findings.add(fd)
 		}
 	}
+}
 
-	if s.roleCheck {
-		ids := s.ids[:0]
-		for _, f := range s.flows {
-			if f.dir == Send && f.s.tiValid && f.s.ti.BytesRecv > 0 {
-				ids = append(ids, f.id)
-			}
-		}
-		s.ids = ids
-		if len(ids) > s.roleReported {
-			s.roleReported = len(ids)
-			s.findings.add(diagnose.RoleMismatch(ids))
-		}
+// reportStalled reports the stalled streams of direction d (s.stalled[d]),
+// total streams in all, when that set changed since the last report.
+func (s *sampler) reportStalled(d Dir, total int) {
+	key := s.keyBuf[:0]
+	for _, st := range s.stalled[d] {
+		key = strconv.AppendInt(key, int64(st.ID), 10)
+		key = append(key, ',')
 	}
+	s.keyBuf = key
+	if string(key) == s.stalledKey[d] {
+		return
+	}
+	s.stalledKey[d] = string(key)
+	dir := s.direction(d)
+	s.findings.hold(diagnose.KindStalled, dir, diagnose.Stalled(s.stalled[d], total, dir))
+}
+
+// direction maps a local direction to the client's point of view.
+func (s *sampler) direction(d Dir) diagnose.Direction {
+	if (d == Send) == (s.side == SideClient) {
+		return diagnose.DirUp
+	}
+	return diagnose.DirDown
 }

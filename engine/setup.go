@@ -2,16 +2,13 @@ package engine
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/flowscope/flowscope/diagnose"
 	"github.com/flowscope/flowscope/wire"
 )
 
@@ -26,7 +23,7 @@ const resultsTimeout = 15 * time.Second
 const drainTimeout = 10 * time.Second
 
 // ourExtensions is what flowscope offers and accepts.
-var ourExtensions = []string{wire.ExtRoles, wire.ExtManyStreams, wire.ExtDrain, wire.ExtTelemetry}
+var ourExtensions = []string{wire.ExtRoles, wire.ExtManyStreams, wire.ExtDrain, wire.ExtTelemetry, wire.ExtUDPToken}
 
 // newPayload returns the block senders share read-only: random bytes, or
 // with repeating iperf3's "0123456789…" pattern (--repeating-payload).
@@ -40,18 +37,6 @@ func newPayload(size int, repeating bool) []byte {
 	}
 	_, _ = rand.Read(b)
 	return b
-}
-
-// streamDir returns the direction of the stream at idx as seen by side.
-func streamDir(side Side, idx, parallel int, reverse, bidir bool) Dir {
-	clientSends := !reverse
-	if bidir {
-		clientSends = idx < parallel
-	}
-	if (side == SideClient) == clientSends {
-		return Send
-	}
-	return Recv
 }
 
 // setupFailures counts stream setup errors by cause.
@@ -82,28 +67,7 @@ func (s *setupFailures) err(n int) error {
 		causes = append(causes, fmt.Sprintf("%d %s", k, c))
 	}
 	sort.Strings(causes)
-	return fmt.Errorf("%d of %d data connections failed (%s); first: %w", s.total, n, strings.Join(causes, ", "), s.first)
-}
-
-// failureCause names the reason a connection failed, for counting.
-func failureCause(err error) string {
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return diagnose.CauseRefused
-	case errors.Is(err, syscall.ECONNRESET):
-		return diagnose.CauseReset
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return diagnose.CausePorts
-	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return diagnose.CauseFDs
-	case isTimeout(err):
-		return diagnose.CauseTimeout
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return diagnose.CauseTimeout
-	}
-	return diagnose.CauseOther
+	return &Error{Cause: CauseDataConnect, Err: fmt.Errorf("%d of %d data connections failed (%s); first: %w", s.total, n, strings.Join(causes, ", "), s.first)}
 }
 
 // hostPort splits a net.Addr into host and port.
@@ -112,35 +76,6 @@ func hostPort(a net.Addr) (string, int) {
 		return ta.IP.String(), ta.Port
 	}
 	return a.String(), 0
-}
-
-// paramsFromWire converts a parameter document into TestParams.
-func paramsFromWire(p *wire.Params) TestParams {
-	proto := "TCP"
-	if p.UDP {
-		proto = "UDP"
-	}
-	return TestParams{
-		Protocol:   proto,
-		Counters64: p.UDPCounters64,
-		NumStreams: int(p.Parallel),
-		BlockSize:  int(p.Len),
-		Omit:       time.Duration(p.Omit) * time.Second,
-		Duration:   time.Duration(p.Time) * time.Second,
-		Bytes:      p.Num,
-		Reverse:    p.Reverse && !p.Bidirectional,
-		Bidir:      p.Bidirectional,
-		Rate:       uint64(max(p.Bandwidth, 0)),
-		Window:     int(p.Window),
-		Congestion: p.Congestion,
-		Blocks:     p.BlockCount,
-		TOS:        int(p.TOS),
-		FQRate:     uint64(max(p.FQRate, 0)),
-		Title:      p.Title,
-		ExtraData:  p.ExtraData,
-		ZeroCopy:   p.ZeroCopy,
-		SkipRxCopy: p.SkipRxCopy && p.TCP,
-	}
 }
 
 // readStateAsync reads one state byte in the background.

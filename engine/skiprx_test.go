@@ -1,44 +1,16 @@
+//go:build linux && !flowscope_portable
+
 package engine
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 )
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type res struct {
-		c   *net.TCPConn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.AcceptTCP()
-		ch <- res{c, err}
-	}()
-	client, err = net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { client.Close(); r.c.Close() })
-	return client, r.c
-}
 
 // TestSkipRxCopyDropsData: a receiver with skipCopy counts every byte the
 // peer sent and reaches EOF, while its buffer never sees the data — with a

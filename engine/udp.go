@@ -22,6 +22,9 @@ type udpFlow struct {
 	burst     int    // datagrams sent back to back (-b RATE/BURST); 0 or 1: paced one by one
 	counter64 bool   // 64-bit sequence numbers
 	noGSO     bool   // one datagram per system call (no UDP GSO/GRO)
+	// sendUntil, when set, is the test's end (its start, -O and -t): no
+	// datagram due at or within udpEndMargin of it leaves.
+	sendUntil time.Time
 
 	// sender
 	sent     atomic.Uint64
@@ -122,10 +125,21 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 		maxDebt = max(maxDebt, min(uint64(perSec*0.1), 128), uint64(perSec*0.002), uint64(u.burst))
 	}
 	var forgiven uint64
+	// slots is how many datagrams fall due before the end (sendUntil): one
+	// due at the end itself would race TEST_END to a receiver that stops
+	// counting when that arrives.
+	slots := uint64(math.MaxUint64)
+	sendFor := u.sendUntil.Sub(start) - udpEndMargin
+	if !u.sendUntil.IsZero() && u.rate > 0 {
+		slots = uint64(math.Ceil(max(sendFor.Seconds(), 0) * float64(u.rate) / bits))
+	}
 	for !f.stopping.Load() {
 		var due uint64
 		if u.rate == 0 {
 			due = sent + 64
+			if !u.sendUntil.IsZero() && time.Since(start) >= sendFor {
+				slots = sent
+			}
 		} else {
 			if total := uint64(time.Since(start).Seconds()*float64(u.rate)/bits) + 1; total > forgiven {
 				due = total - forgiven
@@ -134,9 +148,18 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 				due = (due + b - 1) / b * b // whole bursts, back to back
 			}
 		}
+		if sent+forgiven >= slots {
+			<-f.stopped() // done: the test ends at sendUntil
+			return nil
+		}
+		due = min(due, slots-forgiven)
 		if sent >= due {
+			// The next datagram may be minutes away at a low rate (-b 100):
+			// the sleep ends early when the flow is stopped.
 			next := start.Add(time.Duration(float64(sent+forgiven) * bits / float64(u.rate) * float64(time.Second)))
-			time.Sleep(time.Until(next))
+			if !f.sleepUntil(next) {
+				return nil
+			}
 			continue
 		}
 		if lag := due - sent - 1; lag > u.behind.Load() { // the one due now is on time
@@ -176,7 +199,7 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 				}
 				u.sendErrs.Add(k)
 				if !transientUDPErr(err) {
-					return fmt.Errorf("stream %d: write: %w", f.id, err)
+					return streamErr(f.id, "write", err)
 				}
 				continue
 			}
@@ -265,7 +288,7 @@ func (r *udpReceiver) add(ts, arrival time.Duration, seq uint64) {
 // udpRecv reads datagrams and accounts each. Where the kernel allows
 // (UDP_GRO), one read may return a train of datagrams of one size (the
 // last may be shorter), which is taken apart here.
-func (f *flow) udpRecv(buf []byte, _ *byteLimit) error {
+func (f *flow) udpRecv(buf []byte, limit *byteLimit) error {
 	r := &udpReceiver{u: f.udp}
 	conn, _ := f.conn.(*net.UDPConn)
 	var oob []byte
@@ -292,7 +315,7 @@ func (f *flow) udpRecv(buf []byte, _ *byteLimit) error {
 			if transientUDPErr(err) {
 				continue
 			}
-			return fmt.Errorf("stream %d: read: %w", f.id, err)
+			return streamErr(f.id, "read", err)
 		}
 		arrival := monoNow()
 		if seg <= 0 || seg > n {
@@ -307,6 +330,9 @@ func (f *flow) udpRecv(buf []byte, _ *byteLimit) error {
 			}
 			f.bytes.Add(uint64(len(d)))
 			r.add(ts, arrival, seq)
+			if limit != nil {
+				limit.add(len(d)) // -n/-k in reverse: what arrived counts, as in iperf3
+			}
 		}
 	}
 }
@@ -327,7 +353,7 @@ func (u *udpFlow) snapshot() UDPStats {
 
 // newUDPFlow wraps a connected UDP socket as a flow.
 func newUDPFlow(idx int, dir Dir, conn *net.UDPConn, u *udpFlow) *flow {
-	return &flow{idx: idx, id: StreamID(idx), dir: dir, conn: conn, udp: u, done: make(chan struct{})}
+	return &flow{idx: idx, id: StreamID(idx), dir: dir, io: udpStream{}, conn: conn, udp: u, done: make(chan struct{})}
 }
 
 // UDP stream set-up messages (iperf3 ≥ 3.12 and the legacy forms).
@@ -378,7 +404,7 @@ const udpSocketBuffer = 4 << 20
 // dialUDPStreams sets up the UDP streams one at a time, as iperf3 does:
 // each connected socket sends the 4-byte connect request (with flowscope's
 // stream header when agreed) and waits for the server's reply.
-func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, _ string, ext *wire.Extensions, emit func(Event)) (flowSet, []time.Duration, error) {
+func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, ext *wire.Extensions, emit func(Event)) (flowSet, []time.Duration, error) {
 	cfg := c.cfg
 	n := cfg.NumStreams()
 	ta := server.(*net.TCPAddr)
@@ -397,14 +423,14 @@ func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, _ string, 
 	fail := func(idx int, err error) (flowSet, []time.Duration, error) {
 		var fails setupFailures
 		fails.add(fmt.Errorf("stream %d: %w", StreamID(idx), unwrapOpError(err)))
-		c.findings.add(diagnose.SetupFailed(fails.byCause, n))
+		c.findings.add(diagnose.UDPSetupFailed(fails.byCause, n))
 		return flows, nil, fails.err(n)
 	}
 	for idx := range n {
 		if ctx.Err() != nil {
-			return flows, nil, fmt.Errorf("interrupted during setup: %w", ctx.Err())
+			return flows, nil, &Error{Cause: CauseInterrupted, Err: fmt.Errorf("interrupted during setup: %w", ctx.Err())}
 		}
-		dir := streamDir(SideClient, idx, cfg.Parallel, cfg.Reverse, cfg.Bidir)
+		dir := cfg.dir(SideClient, idx)
 		t := time.Now()
 		opts := c.dataSockOpts(server, true)
 		opts.window = 0 // set below, with a larger default for UDP
@@ -432,11 +458,16 @@ func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, _ string, 
 		_ = conn.SetWriteBuffer(buf)
 		req := append([]byte(nil), udpConnectRequest...)
 		if roles {
-			role := wire.ClientSends
-			if dir == Recv {
-				role = wire.ServerSends
+			req = append(req, cfg.roleHeader(idx)...)
+			if ext.Has(wire.ExtUDPToken) {
+				// Keyed only when the server challenged us: then it
+				// requires the key, and the token is bound to its nonce.
+				var key []byte
+				if c.authNonce != nil {
+					key = cfg.AuthKey
+				}
+				req = append(req, wire.UDPStreamToken(key, c.s.cookie, c.authNonce)...)
 			}
-			req = append(req, wire.StreamHeader{Role: role, Index: uint32(idx)}.Encode()...)
 		}
 		// The reply; in -R up to two data datagrams may come first. A
 		// refused request (ICMP port unreachable: the server's socket for
@@ -479,4 +510,19 @@ func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, _ string, 
 		emit(&Progress{Side: SideClient, Connected: len(flows), Total: n})
 	}
 	return flows, times, nil
+}
+
+// udpEndMargin: a UDP sender sends no datagram due this close to the
+// test's end (the sleep granularity), where it would race TEST_END.
+const udpEndMargin = 2 * time.Millisecond
+
+// sendUDPUntil has the UDP senders send only the datagrams due before end
+// (a timed test's start, omit and -t), so none leaves at the end, when the
+// receiver stops counting.
+func (fs flowSet) sendUDPUntil(end time.Time) {
+	for _, f := range fs {
+		if f.udp != nil && f.dir == Send {
+			f.udp.sendUntil = end
+		}
+	}
 }

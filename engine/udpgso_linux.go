@@ -1,3 +1,5 @@
+//go:build linux && !flowscope_portable
+
 package engine
 
 import (

@@ -49,7 +49,7 @@ func (w *stallWatch) check(now time.Time) time.Duration {
 func (w *stallWatch) reason() string {
 	for _, f := range w.flows {
 		if ti, err := f.readTCPInfo(); err == nil {
-			return "stream " + strconv.Itoa(f.id) + ": " + diagnose.StallReason(ti, f.dir == Send, false)
+			return "stream " + strconv.Itoa(f.id) + ": " + diagnose.StallReason(ti, f.dir == Send, false, 0)
 		}
 	}
 	return "no stream could be read"

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flowscope/flowscope/buildinfo"
 	"github.com/flowscope/flowscope/engine"
 	"github.com/flowscope/flowscope/sysctl"
 )
@@ -95,6 +96,7 @@ type Collector struct {
 	bytes         [2]uint64         // by engine.Dir (server side): Send, Recv
 	findings      map[findingKey]uint64
 	lastEnd       time.Time
+	created       time.Time
 
 	desc descs
 }
@@ -112,16 +114,18 @@ type testState struct {
 type findingKey struct{ kind, severity string }
 
 type descs struct {
-	info, started, finished, failed, running, maxTests, setupFailures *prometheus.Desc
-	bytes, rate, streams, findings, lastEnd                           *prometheus.Desc
-	queueLen, queueLimit, somaxconn, synBacklog, ephemeralPorts       *prometheus.Desc
-	kernel                                                            map[string]*prometheus.Desc
+	info, startTime, started, finished, failed, running, maxTests *prometheus.Desc
+	setupFailures                                                 *prometheus.Desc
+	bytes, rate, streams, findings, lastEnd                       *prometheus.Desc
+	queueLen, queueLimit, somaxconn, synBacklog, ephemeralPorts   *prometheus.Desc
+	kernel                                                        map[string]*prometheus.Desc
 }
 
 // New returns a collector with every counter at zero.
 func New(opts Options) *Collector {
 	c := &Collector{
 		opts:          opts,
+		created:       time.Now(),
 		tests:         map[uint64]*testState{},
 		failed:        map[string]uint64{StageSetup: 0, StageTest: 0},
 		setupFailures: map[string]uint64{},
@@ -131,7 +135,8 @@ func New(opts Options) *Collector {
 		c.setupFailures[cause] = 0
 	}
 	d := &c.desc
-	d.info = prometheus.NewDesc("flowscope_server_info", "Always 1; the flowscope version serving.", []string{"version"}, nil)
+	d.info = prometheus.NewDesc("flowscope_build_info", "Always 1; the labels say which build of flowscope serves.", []string{"version", "revision", "goversion"}, nil)
+	d.startTime = prometheus.NewDesc("flowscope_server_start_time_seconds", "When this server started (Unix time); with flowscope_server_last_test_end_timestamp_seconds it tells a server never tested.", nil, nil)
 	d.started = prometheus.NewDesc("flowscope_server_tests_started_total", "Tests whose data connections were all set up (data began to flow).", nil, nil)
 	d.finished = prometheus.NewDesc("flowscope_server_tests_finished_total", "Tests that ran to the end and exchanged results.", nil, nil)
 	d.failed = prometheus.NewDesc("flowscope_server_tests_failed_total", "Tests that ended with an error, by the stage they reached (setup: before data flowed; test: after).", []string{"stage"}, nil)
@@ -291,33 +296,23 @@ func kindLabel(kind string) string {
 	return CauseOther
 }
 
-// SetupCause names why a test failed before data flowed, from the error
-// the server's End carries. The engine's errors are plain text, so this
-// reads their wording; a message it does not know is "other".
+// SetupCause names why a test failed before data flowed, from the cause
+// the server's End error carries (engine.CauseOf), never from its text.
 func SetupCause(err error) string {
-	msg := strings.ToLower(err.Error())
-	has := func(words ...string) bool {
-		for _, w := range words {
-			if strings.Contains(msg, w) {
-				return true
-			}
-		}
-		return false
-	}
-	switch {
-	case has("authentication", "auth "):
+	switch engine.CauseOf(err) {
+	case engine.CauseAuth:
 		return CauseAuth
-	case strings.HasPrefix(msg, "refused") || has("refused:"):
+	case engine.CauseRejected, engine.CauseInvalid:
 		return CauseRejected
-	case has("shutting down"):
+	case engine.CauseShutdown:
 		return CauseShutdown
-	case has("streams arrived", "data connections arrived"):
+	case engine.CauseStreamsMissing:
 		return CauseStreamsMissing
-	case has("did not answer in time", "i/o timeout", "deadline exceeded", "timed out"):
+	case engine.CauseTimeout:
 		return CauseTimeout
-	case has("closed the control connection", "went away", "client sent", "terminated", "connection reset", "broken pipe", "eof"):
+	case engine.CausePeerGone:
 		return CauseClientGone
-	case has("parameters", "unexpected", "protocol", "cookie", "json"):
+	case engine.CauseProtocol:
 		return CauseProtocol
 	}
 	return CauseOther
@@ -326,7 +321,7 @@ func SetupCause(err error) string {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.desc
-	for _, x := range []*prometheus.Desc{d.info, d.started, d.finished, d.failed, d.running, d.maxTests, d.setupFailures,
+	for _, x := range []*prometheus.Desc{d.info, d.startTime, d.started, d.finished, d.failed, d.running, d.maxTests, d.setupFailures,
 		d.bytes, d.rate, d.streams, d.findings, d.lastEnd, d.queueLen, d.queueLimit, d.somaxconn, d.synBacklog, d.ephemeralPorts} {
 		ch <- x
 	}
@@ -347,7 +342,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	c.mu.Lock()
-	gauge(d.info, 1, engine.Version)
+	bi := buildinfo.Read()
+	gauge(d.info, 1, bi.Version, bi.Revision, bi.GoVersion)
+	gauge(d.startTime, float64(c.created.UnixNano())/1e9)
 	counter(d.started, float64(c.started))
 	counter(d.finished, float64(c.finished))
 	for stage, n := range c.failed {

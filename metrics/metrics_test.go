@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/flowscope/flowscope/buildinfo"
 	"github.com/flowscope/flowscope/diagnose"
 	"github.com/flowscope/flowscope/engine"
 	"github.com/flowscope/flowscope/sysctl"
@@ -107,6 +109,7 @@ func sample(test uint64, seq int, from, to time.Duration, omitted bool, recv, se
 }
 
 func TestEventsToMetrics(t *testing.T) {
+	created := time.Now()
 	c := New(Options{MaxTests: 2})
 	h := Handler(c)
 
@@ -121,6 +124,13 @@ func TestEventsToMetrics(t *testing.T) {
 	}
 	if _, ok := s.value("flowscope_server_last_test_end_timestamp_seconds"); ok {
 		t.Error("last test end time reported before any test ended")
+	}
+	// Which build serves, and since when: a server never tested is told
+	// from one that was (the FlowscopeNoRecentTest alert needs it).
+	bi := buildinfo.Read()
+	s.want(t, 1, "flowscope_build_info", "version="+bi.Version, "revision="+bi.Revision, "goversion="+runtime.Version())
+	if st, ok := s.value("flowscope_server_start_time_seconds"); !ok || st < float64(created.Unix()) || st > float64(time.Now().Unix()+1) {
+		t.Errorf("start time %v (%v), want about %d", st, ok, created.Unix())
 	}
 
 	// Test 1: bidir, one stream each way, a 1 s omit period, findings
@@ -187,8 +197,8 @@ func TestEventsToMetrics(t *testing.T) {
 	c.Observe(&engine.End{Side: engine.SideServer, Test: 2, Err: errors.New("control connection lost during the test: the peer closed the control connection"),
 		Streams: []engine.StreamResult{{ID: 1, Dir: engine.Recv, Bytes: 100}}, Findings: []engine.Finding{rwnd}})
 	// Tests 3 and 4 fail before data flowed.
-	c.Observe(&engine.End{Side: engine.SideServer, Test: 3, Err: errors.New("refused: 3 streams asked for, this server allows 2 (--max-streams)")})
-	c.Observe(&engine.End{Side: engine.SideServer, Test: 4, Err: errors.New("only 3 of 8 data connections arrived")})
+	c.Observe(&engine.End{Side: engine.SideServer, Test: 3, Err: &engine.Error{Cause: engine.CauseRejected, Err: errors.New("refused: 3 streams asked for, this server allows 2 (--max-streams)")}})
+	c.Observe(&engine.End{Side: engine.SideServer, Test: 4, Err: &engine.Error{Cause: engine.CauseStreamsMissing, Err: errors.New("only 3 of 8 data connections arrived")}})
 	s = scrapeHandler(t, h)
 	s.want(t, 1, "flowscope_server_tests_failed_total", "stage=test")
 	s.want(t, 2, "flowscope_server_tests_failed_total", "stage=setup")
@@ -218,27 +228,26 @@ func TestEventsToMetrics(t *testing.T) {
 	}
 }
 
-// The engine's own wording of the errors a server's End carries when a
-// test fails before data flows (engine/server.go, auth.go, udp_server.go).
+// The label comes from the error's cause, whatever its wording.
 func TestSetupCause(t *testing.T) {
-	cases := map[string]string{
-		"refused: authentication required: this server only runs tests for clients started with --auth-key-file": CauseAuth,
-		"refused: authentication failed: the client's key does not match this server's":                          CauseAuth,
-		"refused: a 20s test asked for, this server allows 10s (--max-duration)":                                 CauseRejected,
-		"refused: parallel 0 out of range 1-100000":                                                              CauseRejected,
-		"only 2 of 4 data connections arrived":                                                                   CauseStreamsMissing,
-		"only 1 of 2 UDP streams arrived":                                                                        CauseStreamsMissing,
-		"server shutting down":                                                                                   CauseShutdown,
-		"read parameters: the peer did not answer in time":                                                       CauseTimeout,
-		"read parameters: the peer closed the control connection":                                                CauseClientGone,
-		"client went away during setup: the peer closed the control connection":                                  CauseClientGone,
-		"client sent CLIENT_TERMINATE during setup":                                                              CauseClientGone,
-		"read parameters: invalid character 'x' looking for beginning of value":                                  CauseProtocol,
-		"stream 3: set SO_RCVBUF: operation not permitted":                                                       CauseOther,
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&engine.Error{Cause: engine.CauseAuth, Err: errors.New("x")}, CauseAuth},
+		{fmt.Errorf("refused: %w", &engine.Error{Cause: engine.CauseRejected, Err: errors.New("authentication required")}), CauseRejected},
+		{&engine.Error{Cause: engine.CauseInvalid, Err: errors.New("x")}, CauseRejected},
+		{&engine.Error{Cause: engine.CauseStreamsMissing, Err: errors.New("x")}, CauseStreamsMissing},
+		{&engine.Error{Cause: engine.CauseShutdown, Err: errors.New("x")}, CauseShutdown},
+		{&engine.Error{Cause: engine.CauseTimeout, Err: errors.New("refused")}, CauseTimeout},
+		{&engine.Error{Cause: engine.CausePeerGone, Err: errors.New("x")}, CauseClientGone},
+		{&engine.Error{Cause: engine.CauseProtocol, Err: errors.New("x")}, CauseProtocol},
+		{fmt.Errorf("read parameters: %w", io.EOF), CauseClientGone},
+		{errors.New("authentication failed: refused"), CauseOther}, // text alone says nothing
 	}
-	for msg, want := range cases {
-		if got := SetupCause(errors.New(msg)); got != want {
-			t.Errorf("SetupCause(%q) = %q, want %q", msg, got, want)
+	for _, c := range cases {
+		if got := SetupCause(c.err); got != c.want {
+			t.Errorf("SetupCause(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }

@@ -19,6 +19,28 @@ import (
 // own namespace; the socket stays in ns. Should the way back fail, the
 // thread stays locked and the runtime retires it with the goroutine.
 func (ns Namespace) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return ns.dial(ctx, &net.Dialer{}, network, addr)
+}
+
+// DialFrom is DialContext from the local address laddr (host:port, port
+// 0 for any), which must exist in ns: a test sends from an address of its
+// choosing, a second client or a spoofed one.
+func (ns Namespace) DialFrom(ctx context.Context, network, laddr, addr string) (net.Conn, error) {
+	var la net.Addr
+	var err error
+	switch network {
+	case "udp", "udp4", "udp6":
+		la, err = net.ResolveUDPAddr(network, laddr)
+	default:
+		la, err = net.ResolveTCPAddr(network, laddr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dial %s from %s in netns %s: %w", addr, laddr, ns.Name, err)
+	}
+	return ns.dial(ctx, &net.Dialer{LocalAddr: la}, network, addr)
+}
+
+func (ns Namespace) dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
 	type result struct {
 		conn net.Conn
 		err  error
@@ -46,7 +68,6 @@ func (ns Namespace) DialContext(ctx context.Context, network, addr string) (net.
 			ch <- result{err: fmt.Errorf("dial %s: join netns %s: %w", addr, ns.Name, err)}
 			return
 		}
-		var d net.Dialer
 		c, err := d.DialContext(ctx, network, addr)
 		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()

@@ -1,3 +1,5 @@
+//go:build linux
+
 package nstest
 
 // Acceptance test of the link-down issue: the client namespace's link goes

@@ -1,3 +1,5 @@
+//go:build linux
+
 package nstest
 
 import (
@@ -8,56 +10,23 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowscope/flowscope/testbin"
 )
 
-// binDir holds the flowscope binary built for this test binary.
-var binDir string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "nstest-flowscope-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "nstest:", err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	testbin.Remove()
 	os.Exit(code)
 }
 
-var (
-	buildOnce sync.Once
-	buildErr  error
-	binPath   string
-)
-
-// flowscopeBin builds the flowscope command with -race once per test
-// binary and returns its path.
-func flowscopeBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		path := filepath.Join(binDir, "flowscope")
-		cmd := exec.CommandContext(ctx, "go", "build", "-race", "-o", path, "github.com/flowscope/flowscope")
-		cmd.Dir = ".." // the module root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build -race github.com/flowscope/flowscope: %w\n%s", err, out)
-			return
-		}
-		binPath = path
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// flowscopeBin is the flowscope command built with -race for these tests.
+func flowscopeBin(t *testing.T) string { return testbin.Flowscope(t) }
 
 // capture collects a process's stdout or stderr and hands every complete
 // line to onLine (if set) as it arrives.
@@ -234,10 +203,26 @@ type Finding struct {
 	What     string `json:"what"`
 	Evidence string `json:"evidence"`
 	Fix      string `json:"fix"`
+	// Origin is the side that made it: "client" or "server".
+	Origin string `json:"origin"`
+	// Direction: "client-to-server", "server-to-client" or "" (the test).
+	Direction string `json:"direction"`
+	Streams   []int  `json:"streams"`
+	// Start and End are seconds since the test started; End is null while
+	// the finding still holds.
+	Start *float64 `json:"start"`
+	End   *float64 `json:"end"`
 }
 
 func (f Finding) String() string {
-	return fmt.Sprintf("%s %s: %s (%s). Fix: %s", f.Severity, f.Kind, f.What, f.Evidence, f.Fix)
+	span := "no span"
+	switch {
+	case f.Start != nil && f.End != nil:
+		span = fmt.Sprintf("%.1f–%.1f s", *f.Start, *f.End)
+	case f.Start != nil:
+		span = fmt.Sprintf("since %.1f s", *f.Start)
+	}
+	return fmt.Sprintf("[%s %s %s %v] %s %s: %s (%s). Fix: %s", span, f.Origin, f.Direction, f.Streams, f.Severity, f.Kind, f.What, f.Evidence, f.Fix)
 }
 
 // StreamDiag is one entry of flowscope.streams.

@@ -3,7 +3,7 @@
 package nstest
 
 // Acceptance test of the fleet issue: three namespaces as hosts on one
-// switch, each running `flowscope -s --metrics ADDR:9090`; a hub that tests
+// switch, each running `flowscope -s --metrics ADDR:9709`; a hub that tests
 // all three at once with one client, then the hosts test each other in a
 // ring with deploy/flowscope-mesh.sh; a real Prometheus (Debian's package)
 // in the hub scrapes the servers, and its HTTP API must show exactly the
@@ -38,7 +38,7 @@ const (
 	// succeed.
 	pace        = "100M"
 	meshHosts   = 3
-	metricsPort = 9090
+	metricsPort = 9709             // flowscope's metrics port (deploy/)
 	promAddr    = "127.0.0.1:9090" // inside the hub namespace
 )
 
@@ -230,7 +230,7 @@ func TestMeshWithPrometheus(t *testing.T) {
 	if len(fleet.Servers) != meshHosts || fleet.Sum.Succeeded != meshHosts {
 		t.Fatalf("fleet result: %d servers, sum %+v", len(fleet.Servers), fleet.Sum)
 	}
-	received := map[string]float64{} // by instance (ADDR:9090)
+	received := map[string]float64{} // by instance (ADDR:9709)
 	sent := map[string]float64{}
 	var total uint64
 	for i, e := range fleet.Servers {
@@ -282,7 +282,7 @@ func TestMeshWithPrometheus(t *testing.T) {
 		}
 		r := &ringRun{out: dir, peer: m.Addrs[peer]}
 		r.cmd = h.Command(ctx, "sh", script)
-		r.cmd.Env = append(os.Environ(), "FLOWSCOPE="+bin, "PEERS="+peers, "DURATION=2", "ONCE=1", "OUT="+dir, "FLOWSCOPE_ARGS=-R -P 2 -b "+pace)
+		r.cmd.Env = append(os.Environ(), "FLOWSCOPE="+bin, "PEERS="+peers, "DURATION=2", "ONCE=1", "OUT="+filepath.Join(dir, "rounds.json"), "FLOWSCOPE_ARGS=-R -P 2 -b "+pace)
 		r.cmd.Stderr = &r.stderr
 		if err := r.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -293,13 +293,10 @@ func TestMeshWithPrometheus(t *testing.T) {
 		if err := r.cmd.Wait(); err != nil {
 			t.Fatalf("host %s: flowscope-mesh.sh: %v\n%s", m.Addrs[i], err, r.stderr.String())
 		}
-		files, _ := filepath.Glob(filepath.Join(r.out, "flowscope-*.json"))
-		if len(files) != 1 {
-			t.Fatalf("host %s: round documents %v, want one", m.Addrs[i], files)
-		}
-		b, err := os.ReadFile(files[0])
+		// The round's document was appended to OUT, as the unit does.
+		b, err := os.ReadFile(filepath.Join(r.out, "rounds.json"))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("host %s: no rounds file: %v", m.Addrs[i], err)
 		}
 		doc := parseFleet(t, "ring "+m.Addrs[i], b)
 		if len(doc.Servers) != 1 || doc.Servers[0].Error != "" || doc.Servers[0].End.SumSent == nil {

@@ -26,7 +26,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -470,11 +469,6 @@ func ownerPid(name string) (int, bool) {
 	return pid, true
 }
 
-func processExists(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
 func removeNetns(ctx context.Context, name string) error {
 	kerr := killNetns(ctx, name)
 	if err := ip(ctx, "netns", "del", name); err != nil {
@@ -523,7 +517,7 @@ func killNetns(ctx context.Context, name string) error {
 			return fmt.Errorf("processes %v in netns %s survive SIGKILL", live, name)
 		}
 		for _, pid := range live {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killProcess(pid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -625,4 +619,49 @@ func register(t testing.TB, tp *Topology, err error) *Topology {
 	}
 	t.Logf("namespaces %s; client %s, server %s", strings.Join(names, ", "), tp.ClientAddr, tp.ServerAddr)
 	return tp
+}
+
+// LimitLargePackets makes the router pass packets of 1,024 bytes or more
+// towards the server at only rate (an htb class; u32 filters on the IPv4
+// total-length field), while smaller packets — ACKs — pass at full speed:
+// a one-way black hole for the client→server data whose reverse direction
+// and ACKs still work. Only for NewRouted topologies; RemoveShaper undoes it.
+func (tp *Topology) LimitLargePackets(ctx context.Context, rate string) error {
+	if tp.Router == nil {
+		return errors.New("limit large packets: topology has no router")
+	}
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	r, dev := tp.Router.Name, tp.RouterServerDev
+	cmds := [][]string{
+		{"-n", r, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "10"},
+		{"-n", r, "class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit"},
+		{"-n", r, "class", "add", "dev", dev, "parent", "1:", "classid", "1:20", "htb", "rate", rate, "ceil", rate},
+	}
+	// tot_len ≥ 1024 when any of its bits 10–15 is set: one filter a bit.
+	for bit := 10; bit <= 15; bit++ {
+		m := fmt.Sprintf("0x%04x", 1<<bit)
+		cmds = append(cmds, []string{"-n", r, "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1",
+			"u32", "match", "u16", m, m, "at", "2", "flowid", "1:20"})
+	}
+	for _, c := range cmds {
+		if _, err := output(exec.CommandContext(ctx, "tc", c...)); err != nil {
+			return fmt.Errorf("limit packets ≥ 1024 bytes to %s: %w", rate, err)
+		}
+	}
+	return nil
+}
+
+// RemoveShaper removes whatever root qdisc SetShaper or LimitLargePackets
+// installed on the router's interface towards the server.
+func (tp *Topology) RemoveShaper(ctx context.Context) error {
+	if tp.Router == nil {
+		return errors.New("remove shaper: topology has no router")
+	}
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	if _, err := output(exec.CommandContext(ctx, "tc", "-n", tp.Router.Name, "qdisc", "del", "dev", tp.RouterServerDev, "root")); err != nil {
+		return fmt.Errorf("remove shaper: %w", err)
+	}
+	return nil
 }

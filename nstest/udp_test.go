@@ -1,3 +1,5 @@
+//go:build linux
+
 package nstest
 
 // Acceptance test of the UDP-loss issue: across a tbf bottleneck between

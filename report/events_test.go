@@ -121,7 +121,7 @@ func (sc scenario) start() *engine.Start {
 		Host:          "127.0.0.1",
 		Port:          testPort,
 		Params: engine.TestParams{
-			Protocol: "TCP", NumStreams: sc.parallel, BlockSize: 131072,
+			Protocol: "TCP", Parallel: sc.parallel, BlockSize: 131072,
 			Omit: time.Duration(sc.omitted) * time.Second, Duration: time.Duration(sc.intervals) * time.Second,
 			Reverse: sc.reverse, Bidir: sc.bidir, Interval: time.Second,
 		},

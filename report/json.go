@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -21,36 +22,59 @@ type field struct {
 
 func (o obj) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
+	if err := o.encode(&b, newEncoder(&b)); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// encode writes o to b; nested objs are written in place, so that their
+// bytes are not re-validated at every level as encoding/json does with
+// a Marshaler's output. enc writes to b.
+func (o obj) encode(b *bytes.Buffer, enc *json.Encoder) error {
 	b.WriteByte('{')
 	for i, f := range o {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, err := marshal(f.k)
-		if err != nil {
-			return nil, err
+		if err := encodeValue(b, enc, f.k); err != nil {
+			return err
 		}
-		b.Write(k)
 		b.WriteByte(':')
-		v, err := marshal(f.v)
-		if err != nil {
-			return nil, err
+		if err := encodeValue(b, enc, f.v); err != nil {
+			return err
 		}
-		b.Write(v)
 	}
 	b.WriteByte('}')
-	return b.Bytes(), nil
+	return nil
+}
+
+// encodeValue writes v to b: an obj in place, anything else by enc
+// without its trailing newline.
+func encodeValue(b *bytes.Buffer, enc *json.Encoder, v any) error {
+	if o, ok := v.(obj); ok {
+		return o.encode(b, enc)
+	}
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	b.Truncate(b.Len() - 1) // Encode's newline
+	return nil
+}
+
+func newEncoder(b *bytes.Buffer) *json.Encoder {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	return enc
 }
 
 // marshal is json.Marshal without HTML escaping.
 func marshal(v any) ([]byte, error) {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	if err := encodeValue(&b, newEncoder(&b), v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
+	return b.Bytes(), nil
 }
 
 // The iperf3 3.12 JSON schema for TCP and UDP tests. Optional groups of
@@ -67,6 +91,8 @@ type jsonConnected struct {
 type jsonTimestamp struct {
 	Time     string `json:"time"`
 	Timesecs int64  `json:"timesecs"`
+	// Timemillisecs is iperf3 3.20's.
+	Timemillisecs int64 `json:"timemillisecs"`
 }
 
 type jsonHostPort struct {
@@ -90,6 +116,10 @@ type jsonTestStart struct {
 	Bidir         int     `json:"bidir"`
 	Fqrate        uint64  `json:"fqrate"`
 	Interval      float64 `json:"interval"`
+	// GSO and GRO (iperf3 3.21) say whether UDP datagrams are batched
+	// with segmentation offload on send and coalesced on receive.
+	GSO int `json:"gso"`
+	GRO int `json:"gro"`
 }
 
 type jsonIntervalTCP struct {
@@ -273,7 +303,39 @@ type jsonFinding struct {
 	What     string `json:"what"`
 	Evidence string `json:"evidence,omitempty"`
 	Fix      string `json:"fix,omitempty"`
+	// Origin is the side that made it: "client" or "server".
+	Origin string `json:"origin"`
+	// Direction: "client-to-server", "server-to-client" or "" (the test).
+	Direction string `json:"direction"`
+	Streams   []int  `json:"streams"`
+	// Start and End are seconds on the test's clock; End is null while
+	// (or if, at the end, still) the finding holds.
+	Start float64  `json:"start"`
+	End   *float64 `json:"end"`
 }
+
+// findingJSON is f as flowscope.findings and the finding events write it;
+// viewer is the side writing, which a finding without an origin is from.
+func findingJSON(f engine.Finding, viewer engine.Origin) jsonFinding {
+	origin := f.Origin
+	if origin == "" {
+		origin = viewer
+	}
+	streams := f.Streams
+	if streams == nil {
+		streams = []int{}
+	}
+	j := jsonFinding{Severity: f.Severity.String(), Kind: f.Kind, What: f.What, Evidence: f.Evidence, Fix: f.Fix,
+		Origin: string(origin), Direction: f.Direction.String(), Streams: streams, Start: round3(f.Span.Start.Seconds())}
+	if f.Span.Ended {
+		end := round3(f.Span.End.Seconds())
+		j.End = &end
+	}
+	return j
+}
+
+// round3 keeps a time to the millisecond.
+func round3(s float64) float64 { return math.Round(s*1000) / 1000 }
 
 type jsonConnectTimes struct {
 	Min    float64 `json:"min"`
@@ -330,13 +392,13 @@ func startObject(s *engine.Start) obj {
 		ts = time.Now()
 	}
 	p := s.Params
-	proto := p.Protocol
+	proto := string(p.Protocol)
 	if proto == "" {
 		proto = "TCP"
 	}
 	testStart := jsonTestStart{
 		Protocol:      proto,
-		NumStreams:    p.NumStreams,
+		NumStreams:    p.Parallel,
 		Blksize:       p.BlockSize,
 		Omit:          jsonSeconds(p.Omit),
 		Duration:      jsonSeconds(p.Duration),
@@ -348,13 +410,15 @@ func startObject(s *engine.Start) obj {
 		Bidir:         boolInt(p.Bidir),
 		Fqrate:        p.FQRate,
 		Interval:      p.Interval.Seconds(),
+		GSO:           boolInt(p.UDP() && !p.NoGSO),
+		GRO:           boolInt(p.UDP() && !p.NoGSO),
 	}
 	if p.Blocks > 0 {
 		// A -k test is counted in blocks: iperf3 reports no byte count
 		// (the engine's Bytes is the blocks' size).
 		testStart.Bytes = 0
 	}
-	stamp := jsonTimestamp{rfc1123(ts), ts.Unix()}
+	stamp := jsonTimestamp{rfc1123(ts), ts.Unix(), ts.UnixMilli()}
 	hp := jsonHostPort{s.Host, s.Port}
 	o := obj{{"connected", conn}, {"version", version(s.Version)}, {"system_info", systemInfo()}}
 	if isUDP(s) {
@@ -365,6 +429,7 @@ func startObject(s *engine.Start) obj {
 				field{"connecting_to", hp},
 				field{"cookie", s.Cookie},
 				field{"target_bitrate", p.Rate},
+				field{"fq_rate", p.FQRate},
 				field{"sock_bufsize", p.Window},
 				field{"sndbuf_actual", s.SndBuf},
 				field{"rcvbuf_actual", s.RcvBuf},
@@ -375,6 +440,7 @@ func startObject(s *engine.Start) obj {
 			field{"timestamp", stamp},
 			field{"accepted_connection", hp},
 			field{"cookie", s.Cookie},
+			field{"fq_rate", p.FQRate},
 			field{"sock_bufsize", p.Window},
 			field{"sndbuf_actual", s.SndBuf},
 			field{"rcvbuf_actual", s.RcvBuf},
@@ -385,8 +451,9 @@ func startObject(s *engine.Start) obj {
 			field{"timestamp", stamp},
 			field{"connecting_to", hp},
 			field{"cookie", s.Cookie},
-			field{"tcp_mss_default", s.MSS},
+			mssField(s),
 			field{"target_bitrate", p.Rate},
+			field{"fq_rate", p.FQRate},
 			field{"sock_bufsize", p.Window},
 			field{"sndbuf_actual", s.SndBuf},
 			field{"rcvbuf_actual", s.RcvBuf},
@@ -399,9 +466,19 @@ func startObject(s *engine.Start) obj {
 		field{"timestamp", stamp},
 		field{"accepted_connection", hp},
 		field{"cookie", s.Cookie},
-		field{"tcp_mss_default", s.MSS},
+		mssField(s),
 		field{"target_bitrate", p.Rate},
+		field{"fq_rate", p.FQRate},
 		field{"test_start", testStart})
+}
+
+// mssField is iperf3's "tcp_mss" when -M set it, else "tcp_mss_default",
+// the control connection's.
+func mssField(s *engine.Start) field {
+	if s.Params.MSS > 0 {
+		return field{"tcp_mss", s.Params.MSS}
+	}
+	return field{"tcp_mss_default", s.MSS}
 }
 
 // emptyStartObject is what iperf3 writes as "start" when the test failed
@@ -536,7 +613,7 @@ func (d *doc) endObject(e *engine.End) obj {
 	streams := make([]jsonEndStream, len(e.Streams))
 	for i := range e.Streams {
 		r := &e.Streams[i]
-		sv, rv := senderView(r), receiverView(r)
+		sv, rv := endViews(r, client)
 		sender := r.Dir == engine.Send
 		js := jsonEndStream{
 			Sender:   endSide(r.ID, sv, sender),
@@ -554,43 +631,12 @@ func (d *doc) endObject(e *engine.End) obj {
 		}
 		streams[i] = js
 	}
-	fwdDir := d.endForwardDir(e)
-	sums := func(match func(engine.Dir) bool, dir engine.Dir) (sent, recv jsonEndSum) {
-		var sv, rv view
-		retr, retrKnown := int64(0), false
-		for i := range e.Streams {
-			r := &e.Streams[i]
-			if !match(r.Dir) {
-				continue
-			}
-			if v := senderView(r); v.known {
-				addView(&sv, v)
-			}
-			if v := receiverView(r); v.known {
-				addView(&rv, v)
-			}
-			if r.Retransmits >= 0 && ((r.Dir == engine.Send && r.HasTCPInfo) || (r.Dir == engine.Recv && client)) {
-				retr += r.Retransmits
-				retrKnown = true
-			}
-		}
-		sender := dir == engine.Send
-		sent, recv = endSum(sv, e.Seconds, sender), endSum(rv, e.Seconds, sender)
-		if retrKnown {
-			sent.Retransmits = &retr
-		}
-		return sent, recv
-	}
 	o := obj{{"streams", streams}}
-	if bidir {
-		s, r := sums(func(d engine.Dir) bool { return d == fwdDir }, fwdDir)
-		rs, rr := sums(func(d engine.Dir) bool { return d != fwdDir }, 1-fwdDir)
-		o = append(o, field{"sum_sent", s}, field{"sum_received", r},
-			field{"sum_sent_bidir_reverse", rs}, field{"sum_received_bidir_reverse", rr})
-	} else {
-		s, r := sums(func(engine.Dir) bool { return true }, fwdDir)
-		o = append(o, field{"sum_sent", s}, field{"sum_received", r})
+	for _, g := range d.sumGroups(e) {
+		s, r := tcpEndSums(e, g, client)
+		o = append(o, field{"sum_sent" + g.suffix, s}, field{"sum_received" + g.suffix, r})
 	}
+	fwdDir := d.endForwardDir(e)
 	o = append(o, field{"cpu_utilization_percent", cpuObject(e)})
 	// Like iperf3: the client names both ends' algorithms; the server only
 	// its own, as sender if it sends at all, else as receiver.
@@ -658,49 +704,10 @@ func (d *doc) udpEndObject(e *engine.End) obj {
 			LostPercent: lostPercent(c.lost, c.packets()), OutOfOrder: c.outOfOrder, Sender: r.Dir == engine.Send,
 		}}
 	}
-	sums := func(match func(engine.Dir) bool, dir engine.Dir) (sum, sent, recv jsonEndUDPSum) {
-		var sv, rv view
-		var g udpGroup
-		for i := range e.Streams {
-			r := &e.Streams[i]
-			if !match(r.Dir) {
-				continue
-			}
-			if v := senderView(r); v.known {
-				addView(&sv, v)
-			}
-			if v := receiverView(r); v.known {
-				addView(&rv, v)
-			}
-			g.add(udpResult(r))
-		}
-		sendSecs := finite(senderSeconds(sv, rv, e.Seconds))
-		recvSecs := finite(receiverSeconds(rv, sendSecs))
-		jitter := jitterMS(g.jitter())
-		sum = jsonEndUDPSum{
-			End: recvSecs, Seconds: recvSecs, Bytes: sv.bytes, BitsPerSecond: bitrate(sv.bytes, sendSecs),
-			JitterMS: jitter, LostPackets: g.lost, Packets: g.packets, LostPercent: g.lostPercent(), Sender: dir == engine.Send,
-		}
-		sent = jsonEndUDPSum{
-			End: sendSecs, Seconds: sendSecs, Bytes: sv.bytes, BitsPerSecond: bitrate(sv.bytes, sendSecs),
-			Packets: g.sent, Sender: true,
-		}
-		recv = jsonEndUDPSum{
-			End: recvSecs, Seconds: recvSecs, Bytes: rv.bytes, BitsPerSecond: bitrate(rv.bytes, recvSecs),
-			JitterMS: jitter, LostPackets: g.lost, Packets: g.received, LostPercent: g.lostPercent(), Sender: false,
-		}
-		return sum, sent, recv
-	}
-	fwdDir := d.endForwardDir(e)
 	o := obj{{"streams", streams}}
-	if d.bidir() {
-		s, sn, r := sums(func(dir engine.Dir) bool { return dir == fwdDir }, fwdDir)
-		rs, rsn, rr := sums(func(dir engine.Dir) bool { return dir != fwdDir }, 1-fwdDir)
-		o = append(o, field{"sum", s}, field{"sum_sent", sn}, field{"sum_received", r},
-			field{"sum_bidir_reverse", rs}, field{"sum_sent_bidir_reverse", rsn}, field{"sum_received_bidir_reverse", rr})
-	} else {
-		s, sn, r := sums(func(engine.Dir) bool { return true }, fwdDir)
-		o = append(o, field{"sum", s}, field{"sum_sent", sn}, field{"sum_received", r})
+	for _, g := range d.sumGroups(e) {
+		s, sn, r := udpEndSums(e, g)
+		o = append(o, field{"sum" + g.suffix, s}, field{"sum_sent" + g.suffix, sn}, field{"sum_received" + g.suffix, r})
 	}
 	return append(o, field{"cpu_utilization_percent", cpuObject(e)})
 }
@@ -765,7 +772,7 @@ func (d *doc) extras(e *engine.End) jsonExtras {
 	x.Findings = []jsonFinding{}
 	if e != nil {
 		for _, f := range e.Findings {
-			x.Findings = append(x.Findings, jsonFinding{Severity: f.Severity.String(), Kind: f.Kind, What: f.What, Evidence: f.Evidence, Fix: f.Fix})
+			x.Findings = append(x.Findings, findingJSON(f, e.Side.Origin()))
 		}
 		for i := range e.Streams {
 			r := &e.Streams[i]

@@ -615,3 +615,63 @@ func TestJSONStream(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// TestJSONServerShowsOwnSideOnly: like iperf3's server, a flowscope
+// server's document counts only its own side of each stream: the client's
+// side has no bytes, over the server's own time, also in the sums.
+func TestJSONServerShowsOwnSideOnly(t *testing.T) {
+	for _, sc := range []scenario{
+		{side: engine.SideServer, parallel: 2, intervals: 2},
+		{side: engine.SideServer, parallel: 1, intervals: 2, reverse: true},
+		{side: engine.SideServer, parallel: 1, intervals: 2, bidir: true},
+	} {
+		doc := runJSON(t, sc, Options{})
+		e := sc.end()
+		for i, s := range find(doc, "end.streams[]") {
+			m := s.(map[string]any)
+			own, other := m["receiver"].(map[string]any), m["sender"].(map[string]any)
+			if e.Streams[i].Dir == engine.Send {
+				own, other = other, own
+			}
+			str := fmt.Sprint
+			if str(own["bytes"]) != str(e.Streams[i].Bytes) || str(other["bytes"]) != "0" ||
+				str(other["seconds"]) != str(own["seconds"]) || str(other["bits_per_second"]) != "0" {
+				t.Errorf("%+v stream %d: own side %v, client's side %v", sc, i, own, other)
+			}
+		}
+		zero, own := "end.sum_sent.bytes", "end.sum_received.bytes" // the server receives
+		if sc.reverse {
+			zero, own = own, zero
+		}
+		if v := find(doc, zero); len(v) != 1 || fmt.Sprint(v[0]) != "0" {
+			t.Errorf("%+v: %s = %v, want 0 (the client's count)", sc, zero, v)
+		}
+		if v := find(doc, own); len(v) != 1 || fmt.Sprint(v[0]) == "0" {
+			t.Errorf("%+v: %s = %v, want the server's count", sc, own, v)
+		}
+	}
+}
+
+// TestMSSReported: with -M the JSON's start has iperf3 3.21's "tcp_mss"
+// (the MSS asked for) instead of "tcp_mss_default", and -V's text says
+// "TCP MSS: 1000" without "(default)".
+func TestMSSReported(t *testing.T) {
+	for _, side := range []engine.Side{engine.SideClient, engine.SideServer} {
+		evs := scenario{side: side, parallel: 1, intervals: 1}.events()
+		evs[1].(*engine.Start).Params.MSS = 1000
+		var b bytes.Buffer
+		feed(NewJSON(&b, Options{}), evs)
+		doc := decodeDoc(t, b.Bytes())
+		start := doc["start"].(map[string]any)
+		if fmt.Sprint(start["tcp_mss"]) != "1000" || start["tcp_mss_default"] != nil {
+			t.Errorf("%v: start has tcp_mss %v, tcp_mss_default %v; want 1000 and none", side, start["tcp_mss"], start["tcp_mss_default"])
+		}
+	}
+	evs := scenario{side: engine.SideClient, parallel: 1, intervals: 1}.events()
+	evs[1].(*engine.Start).Params.MSS = 1000
+	var b bytes.Buffer
+	feed(NewText(&b, Options{Verbose: true}), evs)
+	if !strings.Contains(b.String(), "      TCP MSS: 1000\n") {
+		t.Errorf("-V text does not say TCP MSS: 1000:\n%s", b.String())
+	}
+}

@@ -30,6 +30,10 @@ type Options struct {
 	// summary (from the "- - -" separator to "flowscope done."), the part a
 	// live UI leaves on the screen after it exits. JSON reporters ignore it.
 	SummaryOnly bool
+	// SumIntervals keeps, with SummaryOnly, one line per interval and
+	// direction before the summary: the SUM of a direction's streams (the
+	// stream itself when it has one) — the table a live view leaves.
+	SumIntervals bool
 	// ServerOutput marks the JSON document a server sends a client that
 	// asked for its report (--get-server-output; see
 	// engine.ServerConfig.ServerOutput): like iperf3's, it has no "title" or
@@ -187,4 +191,23 @@ func durationStats(ds []time.Duration) (min, med, max time.Duration) {
 		med = (s[n/2-1] + s[n/2]) / 2
 	}
 	return s[0], med, s[n-1]
+}
+
+// Tee returns a Reporter that hands every event to each of reps in turn,
+// e.g. --json-stream-full-output's event stream followed by the -J
+// document.
+func Tee(reps ...Reporter) Reporter { return tee(reps) }
+
+type tee []Reporter
+
+// Func makes a function a Reporter.
+type Func func(engine.Event)
+
+// Handle calls f.
+func (f Func) Handle(ev engine.Event) { f(ev) }
+
+func (t tee) Handle(ev engine.Event) {
+	for _, r := range t {
+		r.Handle(ev)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowscope/flowscope/engine"
+	"github.com/flowscope/flowscope/termsafe"
 	"github.com/flowscope/flowscope/units"
 )
 
@@ -69,7 +70,9 @@ func (t *text) Handle(ev engine.Event) {
 		t.dropIfSummaryOnly()
 	case *engine.Sample:
 		t.onSample(e)
-		t.dropIfSummaryOnly()
+		if !t.opts.SumIntervals {
+			t.dropIfSummaryOnly()
+		}
 	case *engine.End:
 		t.onEnd(e)
 	default:
@@ -90,21 +93,24 @@ func (t *text) dropIfSummaryOnly() {
 	}
 }
 
-// line adds one output line, with the title prefix if one is set.
+// line adds one output line, with the title prefix if one is set. Lines
+// carry text from the peer (its cookie, version, errors, congestion
+// control), so control characters are escaped.
 func (t *text) line(s string) {
 	if t.opts.Title != "" {
-		t.buf.WriteString(t.opts.Title)
+		t.buf.WriteString(termsafe.String(t.opts.Title))
 		t.buf.WriteString(":  ")
 	}
-	t.buf.WriteString(s)
+	t.buf.WriteString(termsafe.String(s))
 	t.buf.WriteByte('\n')
 	t.lastWasSep = s == separator
 }
 
 // raw adds text exactly as given, without the title prefix: iperf3 prints
 // some of its output with printf rather than its prefixing iperf_printf.
+// Control characters but newlines and tabs are escaped, as in line.
 func (t *text) raw(s string) {
-	t.buf.WriteString(s)
+	t.buf.WriteString(termsafe.Lines(s))
 	t.lastWasSep = false
 }
 
@@ -145,7 +151,11 @@ func (t *text) onStart(s *engine.Start) {
 		if t.udp {
 			t.line(fmt.Sprintf("      Target Bitrate: %d", s.Params.Rate))
 		} else {
-			t.line(fmt.Sprintf("      TCP MSS: %d (default)", s.MSS))
+			if s.Params.MSS > 0 {
+				t.line(fmt.Sprintf("      TCP MSS: %d", s.Params.MSS)) // -M, as iperf3 prints it
+			} else {
+				t.line(fmt.Sprintf("      TCP MSS: %d (default)", s.MSS))
+			}
 		}
 	}
 	for _, st := range s.Streams {
@@ -155,7 +165,7 @@ func (t *text) onStart(s *engine.Start) {
 	}
 	if v {
 		p := s.Params
-		proto := p.Protocol
+		proto := string(p.Protocol)
 		if proto == "" {
 			proto = "TCP"
 		}
@@ -167,7 +177,7 @@ func (t *text) onStart(s *engine.Start) {
 			length = fmt.Sprintf("%d bytes to send", p.Bytes)
 		}
 		t.line(fmt.Sprintf("Starting Test: protocol: %s, %d streams, %d byte blocks, omitting %s seconds, %s, tos %d",
-			proto, p.NumStreams, p.BlockSize, secondsString(p.Omit), length, p.TOS))
+			proto, p.Parallel, p.BlockSize, secondsString(p.Omit), length, p.TOS))
 	}
 }
 
@@ -295,6 +305,7 @@ func (t *text) onSample(s *engine.Sample) {
 		return line
 	}
 	groups := groupByDir(len(s.Streams), func(i int) engine.Dir { return s.Streams[i].Dir })
+	sumsOnly := t.opts.SummaryOnly && t.opts.SumIntervals
 	perDir := 0
 	for _, g := range groups {
 		var sum uint64
@@ -317,7 +328,9 @@ func (t *text) onSample(s *engine.Sample) {
 			} else {
 				l += padNoRetr
 			}
-			t.line(tail(l))
+			if !sumsOnly || len(g) == 1 {
+				t.line(tail(l))
+			}
 		}
 		perDir = max(perDir, len(g))
 		if len(g) > 1 {
@@ -334,9 +347,9 @@ func (t *text) onSample(s *engine.Sample) {
 		}
 	}
 	if t.start != nil {
-		perDir = t.start.Params.NumStreams
+		perDir = t.start.Params.Parallel
 	}
-	if perDir > 1 {
+	if perDir > 1 && !sumsOnly {
 		t.line(separator)
 	}
 }

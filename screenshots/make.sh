@@ -103,3 +103,82 @@ if want stalled "${args[@]}"; then
   kill -CONT "$srv"
   tm send-keys -t stl q
 fi
+
+if want replay "${args[@]}" || want report "${args[@]}"; then
+  # A recorded test with a stall in it: the server stops reading for 3 s
+  # (SIGSTOP, then SIGCONT) while the client records (--record).
+  port=$((20000 + RANDOM % 20000))
+  "$bin" -s -B 127.0.0.1 -p "$port" --no-tui >/dev/null 2>&1 &
+  srv=$!
+  pids+=("$srv")
+  sleep 0.5
+  work=$(mktemp -d)
+  "$bin" -c 127.0.0.1 -p "$port" -t 12 -P 8 -i 0.5 --no-tui --record "$work/test.jsonl" >"$work/test.txt" 2>&1 &
+  cli=$!
+  for _ in $(seq 300); do grep -q "3.50-4.00" "$work/test.txt" && break; sleep 0.1; done
+  kill -STOP "$srv"
+  sleep 3
+  kill -CONT "$srv"
+  wait "$cli" || true
+fi
+
+if want replay "${args[@]}"; then
+  start rpl 120 40 "$bin replay $work/test.jsonl"
+  wait_for rpl "replay 1/"
+  tm send-keys -t rpl -l ">.."
+  wait_for rpl "replay 13/"
+  shoot rpl replay
+  tm send-keys -t rpl q
+fi
+
+if want report "${args[@]}"; then
+  "$bin" report "$work/test.jsonl" -o "$work/report.html"
+  chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+    --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --hide-scrollbars \
+    --window-size=1040,1900 --screenshot="$PWD/$out/report.png" "file://$work/report.html" >/dev/null 2>&1
+  echo "$out/report.png"
+fi
+
+if want stalled_80 "${args[@]}"; then
+  # The same stall at 80 columns: the row keeps its reason's phrase whole
+  # and the status line under the list has the whole reason and the fix.
+  port=$((20000 + RANDOM % 20000))
+  "$bin" -s -B 127.0.0.1 -p "$port" --no-tui >/dev/null 2>&1 &
+  srv=$!
+  pids+=("$srv")
+  sleep 0.5
+  start s80 80 24 "$bin -c 127.0.0.1 -p $port -t 20 -P 4 -i 0.5"
+  wait_for s80 "3.0/20.0 s"
+  kill -STOP "$srv"
+  wait_for s80 "fix:"
+  wait_for s80 "STALLED 3"
+  shoot s80 stalled_80
+  kill -CONT "$srv"
+  tm send-keys -t s80 q
+fi
+
+if want reverse "${args[@]}"; then
+  # -R: the server sends, and its kernel's retransmits, RTT and cwnd reach
+  # the client's rows through the sender-view extension.
+  start rev 120 30 "$bin --loopback -R -P 4 -t 20 -i 0.5"
+  wait_for rev "6.0/20.0 s"
+  shoot rev reverse
+  tm send-keys -t rev q
+fi
+if want udp_send_loss "${args[@]}"; then
+  # A UDP client that sends faster than the server's small receive buffer
+  # (-w 64K) is read: the loss and jitter are the server's, shown live on
+  # the sending client's rows.
+  start udps 120 30 "$bin --loopback -u -b 1500M -w 64K -l 1400 -t 20 -P 2 -i 0.5"
+  wait_for udps "6.0/20.0 s"
+  shoot udps udp_send_loss
+  tm send-keys -t udps q
+fi
+if want udp_loss "${args[@]}"; then
+  # UDP into a small receive buffer (-w 64K) faster than it is read:
+  # the client receives (-R) and its rows show the loss and jitter live.
+  start udp 120 40 "$bin --loopback -u -b 1500M -w 64K -l 1400 -R -t 20 -P 2 -i 0.5"
+  wait_for udp "6.0/20.0 s"
+  shoot udp udp_loss
+  tm send-keys -t udp q
+fi

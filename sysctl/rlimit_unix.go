@@ -12,8 +12,10 @@ func nofile() (soft, hard int64) {
 	return clamp(r.Cur), clamp(r.Max)
 }
 
-func clamp(v uint64) int64 {
-	if v > 1<<62 {
+// clamp caps RLIM_INFINITY (and anything near it) at 1<<62; the field is
+// unsigned on Linux and macOS, signed on FreeBSD.
+func clamp[T int64 | uint64](v T) int64 {
+	if uint64(v) > 1<<62 {
 		return 1 << 62 // RLIM_INFINITY
 	}
 	return int64(v)

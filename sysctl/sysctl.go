@@ -1,35 +1,20 @@
 // Package sysctl reads the host's network limits and per-socket kernel
-// state: /proc/sys values and TCP_INFO. Readings that a platform cannot
-// provide return ErrUnsupported.
+// state: sysctls (/proc/sys on Linux, sysctl(3) on macOS and FreeBSD) and
+// each OS's TCP statistics (TCP_INFO, TCP_CONNECTION_INFO, SIO_TCP_INFO).
+// Readings that an OS cannot provide return ErrUnsupported or Unknown.
 package sysctl
 
-import (
-	"errors"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
-)
+import "errors"
 
 // ErrUnsupported is returned where the platform has no such reading.
 var ErrUnsupported = errors.New("not supported on this platform")
 
-// ReadInt reads an integer sysctl by its dotted name, for example
-// "net.core.somaxconn".
-func ReadInt(name string) (int64, error) {
-	b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(name, ".", "/"))
-	if err != nil {
-		return 0, fmt.Errorf("read sysctl %s: %w", name, err)
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("parse sysctl %s: %w", name, err)
-	}
-	return v, nil
-}
-
-// Somaxconn returns net.core.somaxconn, the cap on every listen backlog.
+// Somaxconn returns the cap on every listen backlog (net.core.somaxconn on
+// Linux, kern.ipc.somaxconn on macOS and FreeBSD).
 func Somaxconn() (int, error) {
-	v, err := ReadInt("net.core.somaxconn")
+	if HostNames.Somaxconn == "" {
+		return 0, ErrUnsupported
+	}
+	v, err := ReadInt(HostNames.Somaxconn)
 	return int(v), err
 }

@@ -2,60 +2,13 @@ package sysctl
 
 import (
 	"fmt"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// TCPInfo is the subset of the kernel's struct tcp_info flowscope reports.
-type TCPInfo struct {
-	State        uint8
-	CAState      uint8
-	Retransmits  uint8 // consecutive RTOs in progress
-	Backoff      uint8
-	RTO          uint32 // µs
-	SndMSS       uint32
-	Unacked      uint32 // on a listening socket: accept-queue length
-	Sacked       uint32 // on a listening socket: backlog
-	Lost         uint32
-	PMTU         uint32
-	RTT          uint32 // µs
-	RTTVar       uint32 // µs
-	SndCwnd      uint32 // segments
-	TotalRetrans uint32
-	BytesAcked   uint64
-	BytesSent    uint64
-	NotsentBytes uint32
-	SndWnd       uint32
-	RcvWnd       uint32
-	LastDataRecv uint32 // ms ago
-	LastAckRecv  uint32 // ms ago
-	BusyTime     uint64 // µs
-	RwndLimited  uint64 // µs
-	SndbufLimit  uint64 // µs
-	DeliveryRate uint64 // bytes/s
-	BytesRecv    uint64 // payload bytes received on this socket
-	Probes       uint8  // zero-window or keepalive probes outstanding
-	TotalRTO     uint16 // RTO timeouts over the connection's life
-	TotalRTOTime uint32 // ms spent in RTO recovery
-}
-
-// ReadTCPInfo reads TCP_INFO from the socket behind rc.
-func ReadTCPInfo(rc syscall.RawConn) (TCPInfo, error) {
-	var ti TCPInfo
-	var serr error
-	err := rc.Control(func(fd uintptr) { ti, serr = ReadTCPInfoFD(fd) })
-	if err != nil {
-		return TCPInfo{}, fmt.Errorf("tcp_info: %w", err)
-	}
-	return ti, serr
-}
-
-// ReadTCPInfoFD reads TCP_INFO from the socket fd, as ReadTCPInfo does
-// from a RawConn. It allocates nothing (but an error): a caller that reads
-// many sockets often can hand RawConn.Control a func of its own, made
-// once, where ReadTCPInfo makes one per call.
+// ReadTCPInfoFD reads TCP_INFO from the socket fd. It allocates nothing
+// (but an error).
 func ReadTCPInfoFD(fd uintptr) (TCPInfo, error) {
 	// unix.GetsockoptTCPInfo would do, but its result escapes to the heap.
 	var ti unix.TCPInfo
@@ -95,29 +48,50 @@ func ReadTCPInfoFD(fd uintptr) (TCPInfo, error) {
 		Probes:       ti.Probes,
 		TotalRTO:     ti.Total_rto,
 		TotalRTOTime: ti.Total_rto_time,
+		Known:        linuxKnown(size),
 	}, nil
 }
 
-// Congestion returns the socket's TCP congestion control algorithm.
-func Congestion(rc syscall.RawConn) (string, error) {
-	var name string
-	var serr error
-	err := rc.Control(func(fd uintptr) {
-		name, serr = unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
-	})
-	if err == nil {
-		err = serr
+// linuxFieldEnds is where each TCPInfo field's source ends in struct
+// tcp_info: an older kernel writes a shorter struct, and a field past the
+// length it wrote is not known.
+var linuxFieldEnds = func() (ends [32]uintptr) {
+	var ti unix.TCPInfo
+	for i, end := range []uintptr{
+		unsafe.Offsetof(ti.State) + 1, unsafe.Offsetof(ti.Ca_state) + 1, unsafe.Offsetof(ti.Retransmits) + 1,
+		unsafe.Offsetof(ti.Backoff) + 1, unsafe.Offsetof(ti.Rto) + 4, unsafe.Offsetof(ti.Snd_mss) + 4,
+		unsafe.Offsetof(ti.Unacked) + 4, unsafe.Offsetof(ti.Sacked) + 4, unsafe.Offsetof(ti.Lost) + 4,
+		unsafe.Offsetof(ti.Pmtu) + 4, unsafe.Offsetof(ti.Rtt) + 4, unsafe.Offsetof(ti.Rttvar) + 4,
+		unsafe.Offsetof(ti.Snd_cwnd) + 4, unsafe.Offsetof(ti.Total_retrans) + 4, unsafe.Offsetof(ti.Bytes_acked) + 8,
+		unsafe.Offsetof(ti.Bytes_sent) + 8, unsafe.Offsetof(ti.Notsent_bytes) + 4, unsafe.Offsetof(ti.Snd_wnd) + 4,
+		unsafe.Offsetof(ti.Rcv_wnd) + 4, unsafe.Offsetof(ti.Last_data_recv) + 4, unsafe.Offsetof(ti.Last_ack_recv) + 4,
+		unsafe.Offsetof(ti.Busy_time) + 8, unsafe.Offsetof(ti.Rwnd_limited) + 8, unsafe.Offsetof(ti.Sndbuf_limited) + 8,
+		unsafe.Offsetof(ti.Delivery_rate) + 8, unsafe.Offsetof(ti.Bytes_received) + 8, unsafe.Offsetof(ti.Probes) + 1,
+		unsafe.Offsetof(ti.Total_rto) + 2, unsafe.Offsetof(ti.Total_rto_time) + 4,
+	} {
+		ends[i] = end // in the order of the Field bits
 	}
-	if err != nil {
-		return "", fmt.Errorf("get TCP_CONGESTION: %w", err)
+	return ends
+}()
+
+// linuxKnown returns the fields a kernel that wrote size bytes filled.
+func linuxKnown(size uint32) Fields {
+	if size >= unix.SizeofTCPInfo {
+		return AllFields
 	}
-	return name, nil
+	var known Fields
+	for i := 0; Fields(1)<<i <= AllFields; i++ {
+		if linuxFieldEnds[i] <= uintptr(size) {
+			known |= 1 << i
+		}
+	}
+	return known
 }
 
-// ListenerQueue returns a listening socket's current accept-queue length
-// and its backlog, as TCP_INFO reports them for LISTEN sockets.
-func ListenerQueue(rc syscall.RawConn) (queue, backlog uint32, err error) {
-	ti, err := ReadTCPInfo(rc)
+func listenerQueueFD(fd uintptr) (queue, backlog uint32, err error) {
+	// On a LISTEN socket, tcpi_unacked is the accept queue's length and
+	// tcpi_sacked its backlog.
+	ti, err := ReadTCPInfoFD(fd)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -48,12 +48,7 @@ func BenchmarkUpdate(b *testing.B) {
 	for _, n := range benchFlows {
 		b.Run("flows="+strconv.Itoa(n), func(b *testing.B) {
 			m, samples := benchSetup(b, n, time.Hour)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				m.Update(samples[i%len(samples)])
-				i++
-			}
+			benchLoop(b, samples, func(s *engine.Sample) { m.Update(s) })
 		})
 	}
 }
@@ -64,18 +59,33 @@ func BenchmarkView(b *testing.B) {
 	for _, n := range benchFlows {
 		b.Run("flows="+strconv.Itoa(n), func(b *testing.B) {
 			m, samples := benchSetup(b, n, time.Hour)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
+			benchLoop(b, samples, func(s *engine.Sample) {
 				// New data invalidates the chart and the visible rows; the
 				// apply itself is BenchmarkUpdate's and is small.
-				m.run.apply(samples[i%len(samples)])
-				i++
+				screenOf(m).run.apply(s)
 				m.render()
 				_ = m.View()
-			}
+			})
 		})
 	}
+}
+
+// benchLoop is the measured loop: step with each sample in turn.
+func benchLoop(b *testing.B, samples []*engine.Sample, step func(*engine.Sample)) {
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		step(samples[i%len(samples)])
+		i++
+	}
+}
+
+// benchFrames is one sample, then one frame, in a loop.
+func benchFrames(b *testing.B, m *Model, samples []*engine.Sample) {
+	benchLoop(b, samples, func(s *engine.Sample) {
+		m.Update(s)
+		_ = m.View()
+	})
 }
 
 // BenchmarkSampleAndFrame is the budget case: one sample arrives and one
@@ -92,13 +102,7 @@ func BenchmarkSampleAndFrame(b *testing.B) {
 				if sorted {
 					m.Update(keyMsg("s"))
 				}
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					m.Update(samples[i%len(samples)])
-					i++
-					_ = m.View()
-				}
+				benchFrames(b, m, samples)
 			})
 		}
 	}
@@ -110,13 +114,7 @@ func BenchmarkMapFrame(b *testing.B) {
 		b.Run("flows="+strconv.Itoa(n), func(b *testing.B) {
 			m, samples := benchSetup(b, n, 0)
 			m.Update(keyMsg("m"))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				m.Update(samples[i%len(samples)])
-				i++
-				_ = m.View()
-			}
+			benchFrames(b, m, samples)
 		})
 	}
 }

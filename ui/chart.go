@@ -23,6 +23,29 @@ type chartSpec struct {
 	xMin, xMax float64
 	yMax       float64
 	lines      []series
+	// marks are times to flag on the X axis (where findings started),
+	// each drawn as markGlyph in its paint; of two in one cell the later
+	// in marks wins, so callers pass the worst last.
+	marks []chartMark
+}
+
+// chartMark is one flagged time on a chart's X axis.
+type chartMark struct {
+	x     float64
+	paint paint
+}
+
+// markGlyph flags a time on the X axis.
+const markGlyph = '▲'
+
+// col is the plot column of time x, or -1 outside the plot.
+func (l *chartLayout) col(x float64) int {
+	span := l.xMax - l.xMin
+	if x < l.xMin || x > l.xMax || !(span > 0) {
+		return -1
+	}
+	c := int(math.Round((x-l.xMin)/span*float64(l.plotW*2-1))) / 2
+	return min(max(c, 0), l.plotW-1)
 }
 
 // chartLayout is the geometry of a chart: where the plot area starts and
@@ -192,7 +215,26 @@ func drawChart(st *styles, c chartSpec) []string {
 	for _, t := range l.xTicks {
 		axis[t] = '┬'
 	}
-	st.dim.to(&b, strings.Repeat(" ", l.labelW)+"└"+string(axis))
+	marked := make([]int, l.plotW) // 1 + index into c.marks
+	for i, m := range c.marks {
+		if col := l.col(m.x); col >= 0 {
+			marked[col] = i + 1
+			axis[col] = markGlyph
+		}
+	}
+	st.dim.to(&b, strings.Repeat(" ", l.labelW)+"└")
+	for i := 0; i < l.plotW; {
+		j := i + 1
+		for j < l.plotW && marked[j] == marked[i] {
+			j++
+		}
+		if marked[i] > 0 {
+			c.marks[marked[i]-1].paint.to(&b, string(axis[i:j]))
+		} else {
+			st.dim.to(&b, string(axis[i:j]))
+		}
+		i = j
+	}
 	out = append(out, b.String())
 	lab := []byte(strings.Repeat(" ", l.plotW))
 	for i, col := range l.xLabelCols {

@@ -114,22 +114,15 @@ type section struct {
 func sections(t *testing.T, m *Model) []section {
 	t.Helper()
 	var out []section
-	inList := false
-	for _, l := range screenLines(m) {
-		if strings.Contains(l, " ID DIR") {
-			inList = true
-			continue
-		}
-		if !inList {
-			continue
-		}
-		f := strings.Fields(strings.TrimPrefix(l, "▸"))
+	lines, fields := listLines(m)
+	for i, l := range lines {
+		f := fields[i]
 		switch {
 		case strings.HasPrefix(l, " ■ "):
 			out = append(out, section{heading: l})
 		case len(f) > 0 && f[0] == "SUM" && len(out) > 0:
 			out[len(out)-1].sum = l
-		case len(f) > 1 && (f[1] == "↑" || f[1] == "↓") && len(out) > 0:
+		case isStreamRow(f) && len(out) > 0:
 			out[len(out)-1].streams = append(out[len(out)-1].streams, l)
 		default:
 			return out
@@ -247,8 +240,8 @@ func TestFleetEventRouting(t *testing.T) {
 // The SUM chart over all servers adds up each server's k-th interval, and
 // shows only the intervals every running server has reported.
 func TestFleetChart(t *testing.T) {
-	f := newFleet([]string{"a", "b"})
-	a, b := f.targets[0].run, f.targets[1].run
+	f := newFleetView(&env{}, []string{"a", "b"})
+	a, b := f.targets[0].test.run, f.targets[1].test.run
 	step := func(r *testRun, rate float64) {
 		r.seq++
 		r.elapsed = float64(r.seq)
@@ -335,12 +328,12 @@ func TestFleetCursorAndEnter(t *testing.T) {
 		}
 		return ""
 	}
-	if r := cursorRow(); !strings.Contains(r, "SUM ↑") || m.cursor != 1 {
-		t.Fatalf("cursor starts on %q (%d), want server 1's SUM row", r, m.cursor)
+	if r := cursorRow(); !strings.Contains(r, "SUM ↑") || navOf(m).cursor != 1 {
+		t.Fatalf("cursor starts on %q (%d), want server 1's SUM row", r, navOf(m).cursor)
 	}
 	send(m, keyMsg("k"))
-	if m.cursor != 1 {
-		t.Errorf("up from the first SUM row: cursor %d", m.cursor)
+	if navOf(m).cursor != 1 {
+		t.Errorf("up from the first SUM row: cursor %d", navOf(m).cursor)
 	}
 	send(m, keyMsg("jjjjj")) // server 1's four streams, then server 2's SUM
 	if r := cursorRow(); !strings.Contains(r, sumCells(fleetSum(1, 1)*1e6)) {
@@ -351,24 +344,24 @@ func TestFleetCursorAndEnter(t *testing.T) {
 		t.Errorf("up from server 2's SUM row: cursor on %q, want server 1's last stream", r)
 	}
 	send(m, keyMsg("G"))
-	if r := cursorRow(); !strings.Contains(r, "     4 ↑") || m.cursor != m.fl.offs[3]-1 {
+	if r := cursorRow(); !strings.Contains(r, "     4 ↑") || navOf(m).cursor != fleetOf(m).offs[3]-1 {
 		t.Errorf("bottom: cursor on %q", r)
 	}
 	send(m, keyMsg("enter"))
-	if m.view != viewDetail || m.fl.focus != 2 || !strings.Contains(ansi.Strip(m.View()), "stream 4 ↑ send") {
-		t.Errorf("enter on server 3's last stream: view %v focus %d:\n%s", m.view, m.fl.focus, ansi.Strip(m.View()))
+	if navOf(m).view != viewDetail || fleetOf(m).focus != 2 || !strings.Contains(ansi.Strip(m.View()), "stream 4 ↑ send") {
+		t.Errorf("enter on server 3's last stream: view %v focus %d:\n%s", navOf(m).view, fleetOf(m).focus, ansi.Strip(m.View()))
 	}
 	send(m, keyMsg("esc"))
-	if m.view != viewList || m.fl.focus != 2 || m.cursor != 2 {
-		t.Errorf("esc from the detail: view %v focus %d cursor %d, want server 3's list on its stream", m.view, m.fl.focus, m.cursor)
+	if navOf(m).view != viewList || fleetOf(m).focus != 2 || navOf(m).cursor != 2 {
+		t.Errorf("esc from the detail: view %v focus %d cursor %d, want server 3's list on its stream", navOf(m).view, fleetOf(m).focus, navOf(m).cursor)
 	}
 	send(m, keyMsg("esc"))
-	if !m.fleetAll() || m.cursor != m.fl.offs[3]-1 {
-		t.Errorf("esc from a server's list: overview %v cursor %d, want the overview where it was", m.fleetAll(), m.cursor)
+	if !(fleetOf(m).focus < 0) || navOf(m).cursor != fleetOf(m).offs[3]-1 {
+		t.Errorf("esc from a server's list: overview %v cursor %d, want the overview where it was", (fleetOf(m).focus < 0), navOf(m).cursor)
 	}
 	send(m, keyMsg("g"), keyMsg("enter"))
-	if m.view != viewList || m.fl.focus != 0 {
-		t.Errorf("enter on a SUM row: view %v focus %d, want server 1's list", m.view, m.fl.focus)
+	if navOf(m).view != viewList || fleetOf(m).focus != 0 {
+		t.Errorf("enter on a SUM row: view %v focus %d, want server 1's list", navOf(m).view, fleetOf(m).focus)
 	}
 }
 
@@ -495,7 +488,7 @@ func TestFleetPause(t *testing.T) {
 		t.Errorf("paused header %q", h)
 	}
 	send(m, keyMsg("p"))
-	if h := headerText(m); strings.Contains(h, "PAUSED") || !strings.Contains(h, "2.0/10.0 s") || m.fl.targets[1].run.seq != 2 {
+	if h := headerText(m); strings.Contains(h, "PAUSED") || !strings.Contains(h, "2.0/10.0 s") || fleetOf(m).targets[1].test.run.seq != 2 {
 		t.Errorf("resumed header %q", h)
 	}
 }
@@ -506,11 +499,11 @@ func TestFleetFindings(t *testing.T) {
 	run := newFleetRun(1)
 	run.starts[1].Findings = []engine.Finding{{Severity: engine.Warning, Kind: "window-clamped", What: "the socket buffer is clamped", Fix: "sysctl -w net.core.wmem_max=16777216"}}
 	send(m, run.msgs...)
-	if v := ansi.Strip(m.View()); !strings.Contains(v, " ! 10.0.0.2:5201: the socket buffer is clamped") {
+	if v := ansi.Strip(m.View()); !strings.Contains(v, " ! 10.0.0.2:5201: at 0.0 s: the socket buffer is clamped") {
 		t.Errorf("overview lacks the labelled finding:\n%s", v)
 	}
 	send(m, keyMsg("w"))
-	if v := ansi.Strip(m.View()); !strings.Contains(v, "warning: 10.0.0.2:5201: the socket buffer is clamped") {
+	if v := ansi.Strip(m.View()); !strings.Contains(v, "warning · 10.0.0.2:5201: at 0.0 s: the socket buffer is clamped") {
 		t.Errorf("findings view:\n%s", v)
 	}
 }

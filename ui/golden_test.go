@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/exp/teatest"
 
+	"github.com/flowscope/flowscope/diagnose"
 	"github.com/flowscope/flowscope/engine"
 )
 
@@ -87,14 +88,30 @@ func TestGolden(t *testing.T) {
 		What: "the socket buffer is clamped by net.core.wmem_max", Fix: "sysctl -w net.core.wmem_max=16777216"}}
 	fleetOpts := Options{Mode: ModeFleet, Targets: fleetTargets}
 
+	// A timeline: a stall that recovered, and one that holds now.
+	timeline := slices.Clone(client)
+	last := *timeline[len(timeline)-1].(*engine.Sample)
+	timeline[len(timeline)-1] = &last
+	last.Findings = []engine.Finding{
+		{Severity: engine.Warning, Kind: "stalled", What: "8 of 8 ↑ streams stalled", Direction: diagnose.DirUp,
+			Evidence: "peer window 0: streams 1,3-9", Fix: "the receiving host is not keeping up: check its CPU (top)",
+			Span: diagnose.Span{Start: 1100 * time.Millisecond, End: 2300 * time.Millisecond, Ended: true}},
+		{Severity: engine.Warning, Kind: "stalled", What: "1 of 8 ↑ streams stalled", Direction: diagnose.DirUp, Streams: []int{5},
+			Evidence: "peer window 0: stream 5", Fix: "the receiving host is not keeping up: check its CPU (top)",
+			Span: diagnose.Span{Start: 4 * time.Second}},
+	}
+
 	tests := []goldenTest{
 		{name: "client", w: 120, h: 40, msgs: client},
 		{name: "client_80x24", w: 80, h: 24, msgs: client},
+		{name: "stalled_80x24", w: 80, h: 24, msgs: slices.Concat(timeline, keys("j", "j", "j"))},
+		{name: "timeline", w: 120, h: 40, msgs: timeline},
+		{name: "timeline_findings", w: 120, h: 40, msgs: slices.Concat(timeline, keys("w"))},
 		{name: "client_sorted_filtered", w: 120, h: 40, msgs: slices.Concat(client, keys("s", "f"))},
 		{name: "client_help", w: 120, h: 40, msgs: slices.Concat(client, keys("?"))},
 		{name: "detail", w: 120, h: 40, msgs: slices.Concat(client, keys("j", "j", "j", "enter"))},
 		{name: "findings", w: 120, h: 40, msgs: slices.Concat(client, keys("w"))},
-		{name: "bidir", w: 120, h: 40, msgs: clientRun(engine.TestParams{Bidir: true, NumStreams: 4}, 8)},
+		{name: "bidir", w: 120, h: 40, msgs: clientRun(engine.TestParams{Bidir: true, Parallel: 4}, 8)},
 		{name: "map_1000", w: 120, h: 40, msgs: slices.Concat(mapRun, keys("m"))},
 		{name: "server", w: 120, h: 40, opts: Options{Mode: ModeServer, Listen: "0.0.0.0:5201", Backlog: 4096}, msgs: server},
 		{name: "failed", w: 120, h: 40, msgs: failed},

@@ -29,8 +29,8 @@ func testStart(side engine.Side, n int, p engine.TestParams) *engine.Start {
 	if p.Protocol == "" {
 		p.Protocol = "TCP"
 	}
-	if p.NumStreams == 0 {
-		p.NumStreams = n
+	if p.Parallel == 0 {
+		p.Parallel = n
 	}
 	if p.Interval == 0 {
 		p.Interval = time.Second
@@ -152,24 +152,15 @@ func send(m *Model, msgs ...tea.Msg) tea.Cmd {
 	return cmd
 }
 
+// namedKeys are the keys keyMsg knows by name; anything else is typed.
+var namedKeys = map[string]tea.KeyType{
+	"enter": tea.KeyEnter, "esc": tea.KeyEsc, "up": tea.KeyUp, "down": tea.KeyDown,
+	"pgdown": tea.KeyPgDown, "pgup": tea.KeyPgUp, "ctrl+c": tea.KeyCtrlC, "tab": tea.KeyTab,
+}
+
 func keyMsg(s string) tea.KeyMsg {
-	switch s {
-	case "enter":
-		return tea.KeyMsg{Type: tea.KeyEnter}
-	case "esc":
-		return tea.KeyMsg{Type: tea.KeyEsc}
-	case "up":
-		return tea.KeyMsg{Type: tea.KeyUp}
-	case "down":
-		return tea.KeyMsg{Type: tea.KeyDown}
-	case "pgdown":
-		return tea.KeyMsg{Type: tea.KeyPgDown}
-	case "pgup":
-		return tea.KeyMsg{Type: tea.KeyPgUp}
-	case "ctrl+c":
-		return tea.KeyMsg{Type: tea.KeyCtrlC}
-	case "tab":
-		return tea.KeyMsg{Type: tea.KeyTab}
+	if k, ok := namedKeys[s]; ok {
+		return tea.KeyMsg{Type: k}
 	}
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
 }
@@ -187,21 +178,30 @@ func screenLines(m *Model) []string {
 	return strings.Split(ansi.Strip(m.View()), "\n")
 }
 
+// listLines is the screen's lines below the stream list's column
+// heading, with each line's fields (the cursor mark left out).
+func listLines(m *Model) (lines []string, fields [][]string) {
+	inList := false
+	for _, l := range screenLines(m) {
+		if inList {
+			lines = append(lines, l)
+			fields = append(fields, strings.Fields(strings.TrimPrefix(l, "▸")))
+		}
+		inList = inList || strings.Contains(l, " ID DIR")
+	}
+	return lines, fields
+}
+
+// isStreamRow reports whether a list line's fields are a stream's row.
+func isStreamRow(f []string) bool { return len(f) > 1 && (f[1] == "↑" || f[1] == "↓") }
+
 // rowIDs returns the stream IDs of the list rows on screen, top to bottom.
 func rowIDs(t *testing.T, m *Model) []int {
 	t.Helper()
 	var ids []int
-	inList := false
-	for _, l := range screenLines(m) {
-		if strings.Contains(l, " ID DIR") {
-			inList = true
-			continue
-		}
-		if !inList {
-			continue
-		}
-		f := strings.Fields(strings.TrimPrefix(l, "▸"))
-		if len(f) < 2 || (f[1] != "↑" && f[1] != "↓") {
+	_, fields := listLines(m)
+	for _, f := range fields {
+		if !isStreamRow(f) {
 			break
 		}
 		id := 0
@@ -216,4 +216,28 @@ func rowIDs(t *testing.T, m *Model) []int {
 // headerText is the header's lines, joined.
 func headerText(m *Model) string {
 	return strings.Join(screenLines(m)[:m.headerH], " | ")
+}
+
+// fleetOf is m's multi-server front (ModeFleet).
+func fleetOf(m *Model) *fleetView { return m.front.(*fleetView) }
+
+// screenOf is the test screen m shows; nil for a fleet's overview.
+func screenOf(m *Model) *testScreen {
+	switch f := m.front.(type) {
+	case *clientView:
+		return f.test
+	case *serverView:
+		return f.screen()
+	case *fleetView:
+		return f.onScreen()
+	}
+	return nil
+}
+
+// navOf is where the user is on the screen m shows.
+func navOf(m *Model) *nav {
+	if t := screenOf(m); t != nil {
+		return &t.nav
+	}
+	return &fleetOf(m).nav
 }

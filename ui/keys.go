@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 )
 
 // KeyMap is every key binding of the UI, in one place. Views pick the
@@ -48,6 +49,35 @@ func DefaultKeyMap() KeyMap {
 	}
 }
 
+// moveCursor applies a cursor key to a list or map of n entries with
+// step entries per line (1 in a list, a row of cells in the map) and page
+// entries per page. It returns the new cursor, not yet clamped, and how far
+// the window scrolls with it (a page key moves both); ok is false when k
+// moves nothing.
+func (km *KeyMap) moveCursor(k tea.KeyMsg, cursor, n, step, page int) (c, scroll int, ok bool) {
+	switch {
+	case key.Matches(k, km.Up):
+		if cursor >= step {
+			cursor -= step
+		}
+	case key.Matches(k, km.Down):
+		if cursor+step < n {
+			cursor += step
+		}
+	case key.Matches(k, km.PageUp):
+		return cursor - page, -page, true
+	case key.Matches(k, km.PageDown):
+		return cursor + page, page, true
+	case key.Matches(k, km.Top):
+		cursor = 0
+	case key.Matches(k, km.Bottom):
+		cursor = n - 1
+	default:
+		return cursor, 0, false
+	}
+	return cursor, 0, true
+}
+
 // viewHelp adapts the KeyMap to bubbles' help.KeyMap for one view. drop
 // leaves out that many of the least important bindings from the short
 // help, for narrow terminals.
@@ -84,7 +114,8 @@ func (h viewHelp) ShortHelp() []key.Binding {
 		least = []key.Binding{k.Up, k.Down}
 	default:
 		bs = []key.Binding{k.Sort, k.Filter, k.Detail, k.Map, k.Findings, k.Pause, k.Help, k.Quit}
-		least = []key.Binding{k.Findings, k.Pause, k.Map}
+		// w (findings) is the last to go: it is where the diagnosis is.
+		least = []key.Binding{k.Pause, k.Map, k.Findings}
 		if h.fleet {
 			bs = slices.Insert(bs, 5, h.nextKey())
 		}

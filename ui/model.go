@@ -4,20 +4,33 @@
 // with sparklines, a detail view of one stream, a map of every stream, the
 // engine's findings, and, on a server, a short history of finished tests.
 //
-// main.go forwards every engine.Event to the program with Program.Send,
+// The screen of one test (testScreen, files test_*.go) is the building
+// block: the client shows one (client.go), a server one per test it serves
+// (server.go), a multi-server run one per server under an overview of
+// them all (fleet*.go). Model (this file) is the bubbletea model around
+// them: it routes messages, holds samples while paused, stops and quits,
+// and builds the frame.
+//
+// A front end sends every engine.Event to the program with Program.Send,
 // one message per event; a multi-server run (ModeFleet) wraps each in a
-// TargetMsg naming the server whose test it belongs to. Data messages only update the model; the screen
-// is rebuilt at most once per Options.FrameInterval for them, and at once
-// for keys. Rendering is bounded by the visible rows, not the flow count.
+// TargetMsg naming the server whose test it belongs to. Anything that has
+// the events can drive the screen the same way (a recording, a test).
+// Data messages only update the model; the screen is rebuilt at most once
+// per Options.FrameInterval for them, and at once for keys. Rendering is
+// bounded by the visible rows, not the flow count.
 package ui
 
 import (
+	"fmt"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/flowscope/flowscope/engine"
 )
@@ -71,128 +84,88 @@ type DoneMsg struct{ Err error }
 // errors); the UI shows the latest few.
 type LogMsg string
 
+// TargetMsg is one engine event of a multi-server run (ModeFleet), tagged
+// with the server whose test produced it: the engine's events do not say.
+// Target is one of Options.Targets; an unknown one gets a section of its
+// own after them.
+type TargetMsg struct {
+	Target string
+	Event  engine.Event
+}
+
 // frameMsg asks for a redraw of data that arrived since the last frame.
 type frameMsg struct{}
-
-type viewKind int
-
-const (
-	viewList viewKind = iota
-	viewDetail
-	viewMap
-	viewFindings
-)
-
-type sortKey int
-
-const (
-	sortID sortKey = iota
-	sortRate
-	sortRetr
-	sortState
-	numSortKeys
-)
-
-var sortNames = [numSortKeys]string{"id", "rate (slowest first)", "retransmits (most first)", "state (worst first)"}
-var sortNamesRev = [numSortKeys]string{"id (descending)", "rate (fastest first)", "retransmits (fewest first)", "state (best first)"}
 
 // maxQueued bounds the samples held while the display is paused.
 const maxQueued = 4096
 
+// front is what a Mode puts on the screen: one test (clientView), a
+// server's tests (serverView) or a fleet's (fleetView). The Model feeds it
+// events and the keys it does not handle itself, and asks it for the
+// header and the body of each frame.
+type front interface {
+	// event folds one engine event (of server target in a fleet) into
+	// the screen and reports whether the UI should quit now.
+	event(target string, ev engine.Event) (quit bool)
+	key(k tea.KeyMsg)
+	header() []string
+	body(h int) []string
+	// help is the footer's help for what is on screen (viewHelp.k unset).
+	help() viewHelp
+	// ended reports whether every test the front waits for ended;
+	// missingEnd whether one never will (the engine returned without
+	// its End: a panic).
+	ended() bool
+	missingEnd() bool
+	// stop marks the tests in progress as finishing (q was pressed).
+	stop()
+}
+
 // heldSample is a sample that arrived while the display was paused, and
 // the server it came from in a multi-server run.
 type heldSample struct {
-	t *fleetTarget
-	s *engine.Sample
-}
-
-// finished is one test in the server's history.
-type finished struct {
-	at         time.Time
-	host       string
-	port       int
-	flows      int
-	dir        string
-	secs       float64
-	send, recv float64 // bit/s over the test
-	retr       int64
-	err        string
+	target string
+	s      *engine.Sample
 }
 
 // Model is the UI's state. Use it through a pointer: Update mutates it and
 // returns the same pointer.
 type Model struct {
-	opts Options
-	st   *styles
-	keys KeyMap
-	help help.Model
+	env
+	opts     Options
+	help     help.Model
+	showHelp bool
+	front    front
+	targeted bool // events arrive as TargetMsg (ModeFleet)
 
-	width, height int
-	view          viewKind
-	showHelp      bool
+	queued    []heldSample
+	quitting  bool
+	engineErr error
+	panicked  error
 
-	run     *testRun            // the run on screen
-	runs    map[uint64]*testRun // server: tests in progress by id
-	active  []uint64            // server: their ids, oldest first
-	history []finished
-	logs    []string
-
-	engineDone bool
-	engineErr  error
-	stopping   bool
-	quitting   bool
-
-	paused bool
-	queued []heldSample
-	// listener is the server's accept queue as last sampled.
-	listener *engine.ListenerStats
-
-	sort    sortKey
-	reverse bool
-	filter  bool
-	cursor  int // index into the current order (list and map)
-	offset  int // first visible row (list) or map row (map)
-	detail  int // stream index shown in the detail view
-	findOff int // first line of the findings view
-
-	scratch []float32
-
-	// fl is the multi-server state (ModeFleet), nil otherwise.
-	fl *fleetState
-
-	// Layout and caches.
-	lst       listLayout
-	headerH   int
-	rowsH     int
-	rowKey    uint32 // bumped when the row layout or sparkline scale changes
-	rowTop    float64
-	chart     []string
-	chartKey  [4]int
-	frame     string
-	dirty     bool
-	ticking   bool
-	lastFrame time.Time
+	frame          string
+	dirty, ticking bool
+	lastFrame      time.Time
 }
 
 // New returns a Model ready for tea.NewProgram. Styles are built here, so
 // set the colour profile (lipgloss.SetColorProfile) before calling it.
 func New(opts Options) *Model {
-	m := &Model{
-		opts: opts,
-		st:   newStyles(),
-		keys: DefaultKeyMap(),
-		help: help.New(),
-		runs: map[uint64]*testRun{},
-	}
+	m := &Model{opts: opts, help: help.New()}
+	m.st = newStyles()
+	m.keys = DefaultKeyMap()
 	m.help.Styles.ShortKey = m.st.help.Bold(true)
 	m.help.Styles.FullKey = m.st.help.Bold(true)
 	m.help.Styles.ShortDesc = m.st.help
 	m.help.Styles.FullDesc = m.st.help
 	switch opts.Mode {
-	case ModeClient:
-		m.run = newRun(engine.SideClient)
+	case ModeServer:
+		m.front = newServerView(&m.env, opts.Listen, opts.Backlog)
 	case ModeFleet:
-		m.fl = newFleet(opts.Targets)
+		m.front = newFleetView(&m.env, opts.Targets)
+		m.targeted = true
+	default:
+		m.front = newClientView(&m.env)
 	}
 	return m
 }
@@ -200,82 +173,72 @@ func New(opts Options) *Model {
 // Init implements tea.Model.
 func (m *Model) Init() tea.Cmd { return nil }
 
-// Ended reports whether the engine finished: the client's End event
-// arrived, or the engine call returned.
-func (m *Model) Ended() bool {
-	if m.fl != nil {
-		return m.engineDone || m.fl.allEnded()
-	}
-	return m.engineDone || m.opts.Mode == ModeClient && m.run != nil && m.run.end != nil
+// Ended reports whether the engine finished: every test's End arrived
+// (client, fleet), or the engine call returned.
+func (m *Model) Ended() bool { return m.engineDone || m.front.ended() }
+
+// Err is the panic the UI recovered from, if any: the UI then quit (so
+// bubbletea restored the terminal) and the caller should report it.
+func (m *Model) Err() error { return m.panicked }
+
+// Update implements tea.Model. A panic while handling msg is recovered:
+// the program quits cleanly, restoring the terminal, and Err reports it.
+func (m *Model) Update(msg tea.Msg) (model tea.Model, cmd tea.Cmd) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.panicked = fmt.Errorf("ui: internal error: %v\n%s", r, debug.Stack())
+			m.quitting = true
+			model, cmd = m, tea.Quit
+		}
+	}()
+	return m, m.update(msg)
 }
 
-// Update implements tea.Model.
-func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+func (m *Model) update(msg tea.Msg) tea.Cmd {
+	if m.quitting && m.panicked != nil {
+		return tea.Quit
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = msg.Width
 		m.render()
-		return m, nil
+		return nil
 	case tea.KeyMsg:
 		cmd := m.onKey(msg)
 		if !m.quitting {
 			m.render()
 		}
-		return m, cmd
+		return cmd
 	case frameMsg:
 		m.ticking = false
 		if m.dirty {
 			m.render()
 		}
-		return m, nil
+		return nil
 	case StopMsg:
 		cmd := m.stop()
 		m.render()
-		return m, cmd
+		return cmd
 	case DoneMsg:
-		return m, m.onDone(msg)
+		return m.onDone(msg)
 	case LogMsg:
-		m.logs = append(m.logs, string(msg))
-		if len(m.logs) > 20 {
-			m.logs = slices.Delete(m.logs, 0, len(m.logs)-20)
+		if sv, ok := m.front.(*serverView); ok {
+			sv.log(string(msg))
 		}
-		return m, m.frameLater()
+		return m.frameLater()
 	case TargetMsg:
-		if m.fl == nil {
-			return m, nil
+		if !m.targeted {
+			return nil
 		}
-		t := m.fl.target(msg.Target)
-		if s, ok := msg.Event.(*engine.Sample); ok {
-			if m.paused && len(m.queued) < maxQueued {
-				m.queued = append(m.queued, heldSample{t, s})
-				return m, m.frameLater()
-			}
-			m.onTargetSample(t, s)
-			return m, m.frameLater()
-		}
-		m.flushQueued()
-		return m, m.onTargetEvent(t, msg.Event)
-	case *engine.Sample:
-		if m.fl != nil {
-			return m, nil // a multi-server run's events name their server
-		}
-		if m.paused && len(m.queued) < maxQueued {
-			// The screen keeps the data it shows; only the header counts
-			// what is held.
-			m.queued = append(m.queued, heldSample{s: msg})
-			return m, m.frameLater()
-		}
-		m.onSample(msg)
-		return m, m.frameLater()
+		return m.onEvent(msg.Target, msg.Event)
 	case engine.Event:
-		if m.fl != nil {
-			return m, nil
+		if m.targeted {
+			return nil // a multi-server run's events name their server
 		}
-		m.flushQueued()
-		return m, m.onEvent(msg)
+		return m.onEvent("", msg)
 	}
-	return m, nil
+	return nil
 }
 
 // View implements tea.Model. It returns the last frame built; it never
@@ -285,6 +248,34 @@ func (m *Model) View() string {
 		return ""
 	}
 	return m.frame
+}
+
+// onEvent hands one engine event to the front; samples are held while
+// paused (the screen keeps the data it shows; only the header counts what
+// is held) and redraw at the frame rate.
+func (m *Model) onEvent(target string, ev engine.Event) tea.Cmd {
+	if s, ok := ev.(*engine.Sample); ok {
+		if m.paused && len(m.queued) < maxQueued {
+			m.queued = append(m.queued, heldSample{target, s})
+			m.held = len(m.queued)
+		} else {
+			m.front.event(target, s)
+		}
+		return m.frameLater()
+	}
+	m.flushQueued()
+	if m.front.event(target, ev) {
+		m.quitting = true
+		return tea.Quit
+	}
+	switch ev.(type) {
+	case *engine.End:
+		m.dirty = true
+		m.render()
+	case *engine.Connecting, *engine.Progress, *engine.Start:
+		return m.frameLater()
+	}
+	return nil
 }
 
 // frameLater marks the screen stale and arranges one redraw no sooner
@@ -309,152 +300,18 @@ func (m *Model) frameLater() tea.Cmd {
 
 func (m *Model) flushQueued() {
 	for _, h := range m.queued {
-		if h.t != nil {
-			m.onTargetSample(h.t, h.s)
-		} else {
-			m.onSample(h.s)
-		}
+		m.front.event(h.target, h.s)
 	}
 	clear(m.queued)
 	m.queued = m.queued[:0]
-}
-
-// runFor is the run an event of test id belongs to. A client has one; a
-// server one per test in progress (they may run at once), and the screen
-// follows one of them.
-func (m *Model) runFor(id uint64, side engine.Side) *testRun {
-	if m.opts.Mode == ModeClient {
-		if m.run == nil {
-			m.run = newRun(side)
-		}
-		return m.run
-	}
-	r := m.runs[id]
-	if r == nil {
-		r = newRun(side)
-		r.id = id
-		m.runs[id] = r
-		m.active = append(m.active, id)
-		if m.run == nil || m.run.end != nil {
-			m.focus(r)
-		}
-	}
-	return r
-}
-
-// focus shows run r.
-func (m *Model) focus(r *testRun) {
-	if m.run != r {
-		m.run = r
-		m.resetNav()
-	}
-}
-
-// nextTest moves the screen to the next test in progress (server).
-func (m *Model) nextTest() {
-	if len(m.active) == 0 {
-		return
-	}
-	i := 0
-	if m.run != nil {
-		if k := slices.Index(m.active, m.run.id); k >= 0 && m.run.end == nil {
-			i = (k + 1) % len(m.active)
-		}
-	}
-	m.focus(m.runs[m.active[i]])
-}
-
-func (m *Model) onSample(s *engine.Sample) {
-	m.runFor(s.Test, s.Side).apply(s)
-	if s.Listener != nil {
-		m.listener = s.Listener
-	}
-}
-
-func (m *Model) onEvent(ev engine.Event) tea.Cmd {
-	switch e := ev.(type) {
-	case *engine.Connecting:
-		if m.run == nil || m.run.end != nil {
-			m.run = newRun(engine.SideClient)
-		}
-		m.run.host, m.run.port, m.run.connTotal = e.Host, e.Port, e.Streams
-		m.run.phase = phaseConnecting
-	case *engine.Progress:
-		r := m.runFor(e.Test, e.Side)
-		r.connected, r.connTotal = e.Connected, e.Total
-		r.phase = phaseConnecting
-	case *engine.Start:
-		r := m.runFor(e.Test, e.Side)
-		if r == m.run {
-			m.resetNav()
-		}
-		r.onStart(e)
-		if m.stopping {
-			r.phase = phaseFinishing
-		}
-	case *engine.End:
-		return m.onEnd(e)
-	default:
-		return nil
-	}
-	return m.frameLater()
-}
-
-func (m *Model) resetNav() {
-	m.cursor, m.offset, m.findOff = 0, 0, 0
-	if m.view == viewDetail {
-		m.view = viewList
-	}
-	m.chart = nil
-}
-
-func (m *Model) onEnd(e *engine.End) tea.Cmd {
-	r := m.runFor(e.Test, e.Side)
-	r.end = e
-	r.addFindings(e.Findings)
-	if e.Err != nil {
-		r.phase, r.failReason = phaseFailed, e.Err.Error()
-	} else {
-		r.phase = phaseDone
-	}
-	if m.stopping {
-		r.stopped = true
-	}
-	if m.opts.Mode == ModeServer {
-		m.history = append(m.history, summarize(r, e))
-		if len(m.history) > 50 {
-			m.history = slices.Delete(m.history, 0, len(m.history)-50)
-		}
-		delete(m.runs, r.id)
-		if k := slices.Index(m.active, r.id); k >= 0 {
-			m.active = slices.Delete(m.active, k, k+1)
-		}
-		if r == m.run && len(m.active) > 0 {
-			// Another test is still running: show it.
-			m.focus(m.runs[m.active[0]])
-		}
-	}
-	if m.opts.Mode == ModeClient && (m.stopping || e.Err != nil && !r.hasParams) {
-		// Stopped by the user, or failed before any data moved: nothing to
-		// look at, main prints the summary or the error.
-		m.quitting = true
-		return tea.Quit
-	}
-	m.dirty = true
-	m.render()
-	return nil
+	m.held = 0
 }
 
 func (m *Model) onDone(d DoneMsg) tea.Cmd {
 	m.engineDone, m.engineErr = true, d.Err
-	if m.fl != nil && !m.fl.allEnded() {
-		// Every client returned, some without an End (a panic).
-		m.quitting = true
-		return tea.Quit
-	}
-	if m.stopping || m.opts.Mode == ModeClient && m.run != nil && m.run.end == nil {
-		// The client ended without an End (a panic), or the server
-		// stopped as asked.
+	if m.stopping || m.front.missingEnd() {
+		// Stopped as asked, or a client returned without its End (a
+		// panic): nothing more will come.
 		m.quitting = true
 		return tea.Quit
 	}
@@ -472,194 +329,11 @@ func (m *Model) stop() tea.Cmd {
 	m.stopping = true
 	m.paused = false
 	m.flushQueued()
-	finishing := func(r *testRun) {
-		if r != nil && (r.phase == phaseRunning || r.phase == phaseConnecting) {
-			r.phase = phaseFinishing
-		}
-	}
-	if m.fl != nil {
-		for _, t := range m.fl.targets {
-			finishing(t.run)
-		}
-	} else {
-		finishing(m.run)
-	}
+	m.front.stop()
 	if m.opts.Stop != nil {
 		m.opts.Stop()
 	}
 	return nil
-}
-
-// count is the number of streams in the current order.
-func (m *Model) count() int {
-	if m.run == nil {
-		return 0
-	}
-	return m.run.ord.count(m.run)
-}
-
-// at maps a position in the current order to a stream index.
-func (m *Model) at(i int) int { return m.run.ord.at(i) }
-
-// medianRate is the median rate of the run on screen's streams that are
-// running or stalled.
-func (m *Model) medianRate() float64 {
-	if m.run == nil {
-		return 0
-	}
-	return m.run.medianRate()
-}
-
-// updateOrder re-sorts and re-filters the streams of the run on screen
-// when the data or the sort settings changed since the last time.
-func (m *Model) updateOrder() {
-	if m.run != nil {
-		m.run.updateOrder(m.sort, m.reverse, m.filter)
-	}
-}
-
-// streamOrder is a run's streams in the list's order, cached until the
-// data or the sort settings change.
-type streamOrder struct {
-	idx        []int32 // the order when not identity
-	identity   bool
-	key        [5]int
-	median     float64
-	medianSeq  int
-	medScratch []float64
-}
-
-func newOrder() streamOrder { return streamOrder{identity: true, key: [5]int{-1}, medianSeq: -1} }
-
-func (o *streamOrder) count(r *testRun) int {
-	if o.identity {
-		return len(r.streams)
-	}
-	return len(o.idx)
-}
-
-func (o *streamOrder) at(i int) int {
-	if o.identity {
-		return i
-	}
-	return int(o.idx[i])
-}
-
-// medianRate is the median rate of the streams that are running or
-// stalled, computed once per sample.
-func (r *testRun) medianRate() float64 {
-	o := &r.ord
-	if o.medianSeq == r.seq {
-		return o.median
-	}
-	o.medianSeq = r.seq
-	v := o.medScratch[:0]
-	for i := range r.streams {
-		if s := &r.streams[i]; s.state == engine.StateRunning || s.state == engine.StateStalled {
-			v = append(v, s.rate)
-		}
-	}
-	o.medScratch = v
-	o.median = 0
-	if len(v) > 0 {
-		slices.Sort(v)
-		o.median = v[len(v)/2]
-		if len(v)%2 == 0 {
-			o.median = (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
-	}
-	return o.median
-}
-
-// updateOrder re-sorts and re-filters the run's streams when the data or
-// the sort settings changed since the last time.
-func (r *testRun) updateOrder(sort sortKey, reverse, filter bool) {
-	o := &r.ord
-	key := [5]int{r.seq, int(sort), b2i(reverse), b2i(filter), len(r.streams)}
-	if key == o.key {
-		return
-	}
-	o.key = key
-	if sort == sortID && !reverse && !filter {
-		o.identity = true
-		return
-	}
-	o.identity = false
-	o.idx = o.idx[:0]
-	med := 0.0
-	if filter {
-		med = r.medianRate()
-	}
-	for i := range r.streams {
-		if !filter || r.streams[i].problem(med) {
-			o.idx = append(o.idx, int32(i))
-		}
-	}
-	ss := r.streams
-	rev := reverse
-	var cmp func(a, b int32) int
-	switch sort {
-	case sortRate:
-		cmp = func(a, b int32) int {
-			x, y := ss[a].rate, ss[b].rate
-			if rev {
-				x, y = y, x
-			}
-			switch {
-			case x < y:
-				return -1
-			case x > y:
-				return 1
-			}
-			return ss[a].id - ss[b].id
-		}
-	case sortRetr:
-		cmp = func(a, b int32) int {
-			x, y := ss[a].retr, ss[b].retr
-			if rev {
-				x, y = y, x
-			}
-			switch {
-			case x > y:
-				return -1
-			case x < y:
-				return 1
-			}
-			return ss[a].id - ss[b].id
-		}
-	case sortState:
-		cmp = func(a, b int32) int {
-			x, y := ss[a].severity(), ss[b].severity()
-			if rev {
-				x, y = y, x
-			}
-			if x != y {
-				return y - x
-			}
-			if d := ss[b].stalledFor - ss[a].stalledFor; d != 0 && !rev {
-				if d > 0 {
-					return 1
-				}
-				return -1
-			}
-			return ss[a].id - ss[b].id
-		}
-	default:
-		cmp = func(a, b int32) int {
-			if rev {
-				return ss[b].id - ss[a].id
-			}
-			return ss[a].id - ss[b].id
-		}
-	}
-	slices.SortFunc(o.idx, cmp)
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // onKey handles one key press. Keys typed faster than the terminal is
@@ -684,214 +358,68 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 	case key.Matches(k, km.Help):
 		m.showHelp = !m.showHelp
 		m.help.ShowAll = m.showHelp
-		return nil
 	case key.Matches(k, km.Pause):
 		m.paused = !m.paused
 		if !m.paused {
 			m.flushQueued()
 		}
-		return nil
-	}
-	if key.Matches(k, km.NextTest) && m.opts.Mode == ModeServer {
-		m.nextTest()
-		return nil
-	}
-	if m.fl != nil {
-		switch {
-		case key.Matches(k, km.NextTest):
-			m.fleetStep(1)
-			return nil
-		case key.Matches(k, km.PrevTest):
-			m.fleetStep(-1)
-			return nil
-		}
-		if m.fleetAll() && m.view != viewFindings {
-			return m.fleetListKey(k)
-		}
-	}
-	switch m.view {
-	case viewDetail:
-		return m.detailKey(k)
-	case viewFindings:
-		return m.findingsKey(k)
-	case viewMap:
-		return m.mapKey(k)
-	}
-	return m.listKey(k)
-}
-
-// orderKeys handles the keys that change the list's order or filter
-// (and so start it from the top); it reports whether k was one.
-func (m *Model) orderKeys(k tea.KeyMsg) bool {
-	km := &m.keys
-	switch {
-	case key.Matches(k, km.Sort):
-		m.sort = (m.sort + 1) % numSortKeys
-	case key.Matches(k, km.Reverse):
-		m.reverse = !m.reverse
-	case key.Matches(k, km.Filter):
-		m.filter = !m.filter
 	default:
-		return false
-	}
-	m.cursor, m.offset = 0, 0
-	return true
-}
-
-// common keys of the list and the map: sorting, filtering, views.
-func (m *Model) viewKeys(k tea.KeyMsg) bool {
-	km := &m.keys
-	switch {
-	case m.orderKeys(k):
-	case key.Matches(k, km.Detail):
-		m.updateOrder()
-		if m.count() > 0 {
-			m.detail = m.at(min(m.cursor, m.count()-1))
-			m.view = viewDetail
-		}
-	case key.Matches(k, km.Map):
-		if m.view == viewMap {
-			m.view = viewList
-		} else {
-			m.view = viewMap
-		}
-		m.offset = 0
-	case key.Matches(k, km.Findings):
-		m.view, m.findOff = viewFindings, 0
-	default:
-		return false
-	}
-	return true
-}
-
-func (m *Model) listKey(k tea.KeyMsg) tea.Cmd {
-	if m.viewKeys(k) {
-		return nil
-	}
-	m.updateOrder()
-	km := &m.keys
-	page := max(1, m.rowsH)
-	switch {
-	case key.Matches(k, km.Up):
-		m.cursor--
-	case key.Matches(k, km.Down):
-		m.cursor++
-	case key.Matches(k, km.PageUp):
-		m.cursor -= page
-		m.offset -= page
-	case key.Matches(k, km.PageDown):
-		m.cursor += page
-		m.offset += page
-	case key.Matches(k, km.Top):
-		m.cursor = 0
-	case key.Matches(k, km.Bottom):
-		m.cursor = m.count() - 1
-	case key.Matches(k, km.Back):
-		if m.fl != nil && !m.filter {
-			m.fleetFocus(-1) // back to every server
-			return nil
-		}
-		m.filter = false
-	}
-	m.clampList()
-	return nil
-}
-
-// clampList keeps the cursor inside the list and the visible window
-// around the cursor.
-func (m *Model) clampList() { m.clampRows(m.count()) }
-
-// clampRows is clampList for a list of n rows.
-func (m *Model) clampRows(n int) {
-	h := max(1, m.rowsH)
-	m.cursor = min(max(m.cursor, 0), max(n-1, 0))
-	m.offset = min(max(m.offset, 0), max(n-h, 0))
-	if m.cursor < m.offset {
-		m.offset = m.cursor
-	}
-	if m.cursor >= m.offset+h {
-		m.offset = m.cursor - h + 1
-	}
-}
-
-func (m *Model) detailKey(k tea.KeyMsg) tea.Cmd {
-	km := &m.keys
-	n := 0
-	if m.run != nil {
-		n = len(m.run.streams)
-	}
-	switch {
-	case key.Matches(k, km.Back), key.Matches(k, km.Detail):
-		m.view = viewList
-	case key.Matches(k, km.Left), key.Matches(k, km.Up):
-		m.stepDetail(-1)
-	case key.Matches(k, km.Right), key.Matches(k, km.Down):
-		m.stepDetail(1)
-	case key.Matches(k, km.Map):
-		m.view = viewMap
-	case key.Matches(k, km.Findings):
-		m.view, m.findOff = viewFindings, 0
-	}
-	if m.detail >= n {
-		m.view = viewList
+		m.front.key(k)
 	}
 	return nil
 }
 
-// stepDetail moves the detail view to the previous or next stream in the
-// list's order, keeping the list cursor on it.
-func (m *Model) stepDetail(d int) {
-	m.updateOrder()
-	n := m.count()
-	if n == 0 {
+// Minimum useful sizes: smaller terminals get a one-line notice.
+const (
+	minWidth  = 40
+	minHeight = 12
+)
+
+// render rebuilds the frame. It runs after keys and at most once per
+// FrameInterval for data.
+func (m *Model) render() {
+	m.dirty = false
+	m.lastFrame = time.Now()
+	if m.width <= 0 || m.height <= 0 {
+		m.frame = ""
 		return
 	}
-	pos := -1
-	for i := 0; i < n; i++ {
-		if m.at(i) == m.detail {
-			pos = i
-			break
+	if m.width < minWidth || m.height < minHeight {
+		m.frame = cut(fmt.Sprintf("flowscope: terminal too small (%dx%d), need 80x24", m.width, m.height), m.width)
+		return
+	}
+	lines := slices.Clip(m.front.header())
+	for i := range lines {
+		lines[i] = m.truncate(lines[i])
+	}
+	footer := m.footer()
+	m.headerH, m.footerH = len(lines), len(footer)
+	lines = append(lines, m.front.body(m.height-len(lines)-len(footer))...)
+	for len(lines) < m.height-len(footer) {
+		lines = append(lines, "")
+	}
+	lines = append(lines[:m.height-len(footer)], footer...)
+	m.frame = strings.Join(lines, "\n")
+}
+
+// footer is the help line (or the full help with ?).
+func (m *Model) footer() []string {
+	vh := m.front.help()
+	vh.k = &m.keys
+	if !m.showHelp {
+		for {
+			h := " " + m.help.ShortHelpView(vh.ShortHelp())
+			if ansi.StringWidth(h) <= m.width || vh.drop >= 3 {
+				return []string{m.truncate(h)}
+			}
+			vh.drop++
 		}
 	}
-	if pos < 0 {
-		pos = m.cursor
+	out := strings.Split(m.help.FullHelpView(vh.FullHelp()), "\n")
+	for i := range out {
+		out[i] = m.truncate(" " + out[i])
 	}
-	pos = min(max(pos+d, 0), n-1)
-	m.cursor = pos
-	m.detail = m.at(pos)
-	m.clampList()
-}
-
-func (m *Model) findingsKey(k tea.KeyMsg) tea.Cmd {
-	km := &m.keys
-	switch {
-	case key.Matches(k, km.Back), key.Matches(k, km.Findings):
-		m.view = viewList
-	case key.Matches(k, km.Up):
-		m.findOff--
-	case key.Matches(k, km.Down):
-		m.findOff++
-	case key.Matches(k, km.PageUp):
-		m.findOff -= max(1, m.height-4)
-	case key.Matches(k, km.PageDown):
-		m.findOff += max(1, m.height-4)
-	case key.Matches(k, km.Top):
-		m.findOff = 0
-	case key.Matches(k, km.Bottom):
-		m.findOff = 1 << 30
-	case key.Matches(k, km.Map) && m.run != nil:
-		m.view = viewMap
-	}
-	m.findOff = max(m.findOff, 0) // the upper bound is applied when drawing
-	return nil
-}
-
-// sortLabel describes the current order for the header.
-func (m *Model) sortLabel() string {
-	if m.reverse {
-		return sortNamesRev[m.sort]
-	}
-	return sortNames[m.sort]
+	return out
 }
 
 var _ tea.Model = (*Model)(nil)

@@ -134,7 +134,7 @@ func TestSparkline(t *testing.T) {
 
 func TestLayoutList(t *testing.T) {
 	for _, w := range []int{64, 80, 100, 120, 160, 250} {
-		l := layoutList(w, true, false)
+		l := layoutList(w, true, false, 0)
 		used := wCursor + wID + wDir + wRate + l.sparkW + 1 + l.stateW
 		for c, on := range l.show {
 			if on {
@@ -150,18 +150,53 @@ func TestLayoutList(t *testing.T) {
 	}
 	// Wide terminals show every column; narrow ones drop CWND first, then
 	// RTT, and keep RETR longest.
-	if l := layoutList(120, true, false); !l.show[colCwnd] || !l.show[colRTT] || !l.show[colTotal] || !l.show[colRetr] {
+	if l := layoutList(120, true, false, 0); !l.show[colCwnd] || !l.show[colRTT] || !l.show[colTotal] || !l.show[colRetr] {
 		t.Errorf("120 columns: %+v, want every column", l.show)
 	}
-	if l := layoutList(80, true, false); l.show[colCwnd] || !l.show[colRetr] || !l.show[colTotal] {
+	if l := layoutList(80, true, false, 0); l.show[colCwnd] || !l.show[colRetr] || !l.show[colTotal] {
 		t.Errorf("80 columns: %+v, want CWND dropped, RETR and TOTAL kept", l.show)
 	}
-	if l := layoutList(64, true, false); l.show[colCwnd] || l.show[colRTT] || l.show[colTotal] || !l.show[colRetr] {
+	if l := layoutList(64, true, false, 0); l.show[colCwnd] || l.show[colRTT] || l.show[colTotal] || !l.show[colRetr] {
 		t.Errorf("64 columns: %+v, want only RETR of the optional columns", l.show)
 	}
-	// Receivers have no TCP_INFO columns; their room goes to the sparkline.
-	if l := layoutList(120, false, false); l.show[colCwnd] || l.show[colRTT] || l.show[colRetr] || !l.show[colTotal] || l.sparkW <= layoutList(120, true, false).sparkW {
-		t.Errorf("120 columns, receivers only: %+v", l)
+	// Without streams there are no TCP_INFO columns; their room goes to
+	// the sparkline.
+	if l := layoutList(120, false, false, 0); l.show[colCwnd] || l.show[colRTT] || l.show[colRetr] || !l.show[colTotal] || l.sparkW <= layoutList(120, true, false, 0).sparkW {
+		t.Errorf("120 columns, no TCP columns: %+v", l)
+	}
+}
+
+// A stall's reason is cut only when nothing else can give: the sparkline
+// shrinks for it first, then the optional columns go.
+func TestLayoutListKeepsTheStallReason(t *testing.T) {
+	s := &stream{id: 5, state: engine.StateStalled, sampled: true, stalledFor: 3 * time.Second,
+		reason: "no data arriving: last data 3.0 s ago; the sender stopped or the path is down"}
+	need := stateWidth(s) // "!! STALLED 3s no data arriving"
+	for _, w := range []int{80, 100, 120, 140} {
+		free := layoutList(w, true, false, 0)
+		l := layoutList(w, true, false, need)
+		if l.stateW < need {
+			t.Errorf("width %d: state %d cells, the stall needs %d", w, l.stateW, need)
+		}
+		if l.sparkW < sparkFloor {
+			t.Errorf("width %d: sparkline %d cells", w, l.sparkW)
+		}
+		if l.sparkW > free.sparkW {
+			t.Errorf("width %d: %+v, without a stall %+v", w, l, free)
+		}
+		// A column goes only when the sparkline cannot give enough.
+		if l.show != free.show && need <= free.stateW+free.sparkW-sparkFloor {
+			t.Errorf("width %d: a column dropped although the sparkline could give: %+v", w, l)
+		}
+		if free.stateW >= need && l.sparkW != free.sparkW {
+			t.Errorf("width %d: the sparkline shrank although the state fitted", w)
+		}
+	}
+	// 64 columns: the sparkline gives all it can, then a column goes and
+	// what it leaves over goes back to the sparkline.
+	free, l := layoutList(64, true, false, 0), layoutList(64, true, false, 34)
+	if !free.show[colRetr] || l.show[colRetr] || l.stateW != 34 || l.sparkW != free.sparkW+free.stateW+wRetr-34 {
+		t.Errorf("64 columns, 34 cells of state: %+v (free %+v)", l, free)
 	}
 }
 
@@ -368,14 +403,14 @@ func TestScrollBounds(t *testing.T) {
 	m := newTestModel(80, 24)
 	st := testStart(engine.SideClient, 100, engine.TestParams{Duration: 10 * time.Second})
 	send(m, st, testSample(st, 0, uniform(100)))
-	rows := m.rowsH
+	rows := screenOf(m).rowsH
 	if rows < 5 {
 		t.Fatalf("only %d rows at 80x24", rows)
 	}
 	check := func(what string, cursor, offset int) {
 		t.Helper()
-		if m.cursor != cursor || m.offset != offset {
-			t.Errorf("%s: cursor %d offset %d, want %d %d", what, m.cursor, m.offset, cursor, offset)
+		if navOf(m).cursor != cursor || navOf(m).offset != offset {
+			t.Errorf("%s: cursor %d offset %d, want %d %d", what, navOf(m).cursor, navOf(m).offset, cursor, offset)
 		}
 		ids := rowIDs(t, m)
 		if len(ids) != min(rows, 100-offset) {
@@ -416,7 +451,7 @@ func TestResize(t *testing.T) {
 	send(m, st, testSample(st, 0, uniform(1000)), testSample(st, 1, uniform(900)))
 	sizes := [][2]int{{80, 24}, {100, 30}, {120, 40}, {200, 60}, {81, 25}, {80, 50}, {30, 10}}
 	for _, view := range []string{"", "enter", "m", "w"} {
-		m.view = viewList
+		navOf(m).view = viewList
 		if view != "" {
 			send(m, keyMsg(view))
 		}
@@ -434,7 +469,7 @@ func TestResize(t *testing.T) {
 		}
 	}
 	// Narrow terminals drop columns, never the state.
-	m.view = viewList
+	navOf(m).view = viewList
 	send(m, tea.WindowSizeMsg{Width: 80, Height: 24})
 	var head string
 	for _, l := range screenLines(m) {
@@ -582,8 +617,8 @@ func TestDetailView(t *testing.T) {
 		t.Errorf("→ does not move to the next stream:\n%s", v)
 	}
 	send(m, keyMsg("esc"))
-	if m.view != viewList || m.cursor != 2 {
-		t.Errorf("esc: view %d cursor %d, want the list on stream 4", m.view, m.cursor)
+	if navOf(m).view != viewList || navOf(m).cursor != 2 {
+		t.Errorf("esc: view %d cursor %d, want the list on stream 4", navOf(m).view, navOf(m).cursor)
 	}
 }
 
@@ -635,13 +670,13 @@ func TestFindings(t *testing.T) {
 	}
 	send(m, st, smp)
 	v := ansi.Strip(m.View())
-	if !strings.Contains(v, "! 2000 data connections exceed") || !strings.Contains(v, "fix: on the server: sysctl -w net.core.somaxconn=65536") ||
-		!strings.Contains(v, "!! stream 3 stalled") || strings.Count(v, "listen backlog of 128") != 1 {
+	if !strings.Contains(v, "! at 0.0 s: 2000 data connections exceed") || !strings.Contains(v, "fix: on the server: sysctl -w net.core.somaxconn=65536") ||
+		!strings.Contains(v, "!! since 1.0 s: stream 3 stalled") || strings.Count(v, "listen backlog of 128") != 1 {
 		t.Errorf("findings pane:\n%s", v)
 	}
 	send(m, keyMsg("w"))
 	v = ansi.Strip(m.View())
-	if !strings.Contains(v, "evidence: backlog 128 = net.core.somaxconn") || !strings.Contains(v, "critical: stream 3 stalled") {
+	if !strings.Contains(v, "evidence: backlog 128 = net.core.somaxconn") || !strings.Contains(v, "critical · since 1.0 s: stream 3 stalled") {
 		t.Errorf("findings view:\n%s", v)
 	}
 }
@@ -689,7 +724,7 @@ func TestServerScreen(t *testing.T) {
 
 func TestBidirAndReverse(t *testing.T) {
 	m := newTestModel(120, 40)
-	st := testStart(engine.SideClient, 4, engine.TestParams{Duration: 10 * time.Second, Bidir: true, NumStreams: 2})
+	st := testStart(engine.SideClient, 4, engine.TestParams{Duration: 10 * time.Second, Bidir: true, Parallel: 2})
 	send(m, st, testSample(st, 0, func(i int) streamSpec { return streamSpec{mbps: float64(100 * (i + 1))} }))
 	v := ansi.Strip(m.View())
 	for _, want := range []string{"4 flows ↑↓ bidir", "SUM ↑ 300 Mbit/s ↓ 700 Mbit/s", "⣿ ↑ send 300 Mbit/s", "⣿ ↓ receive 700 Mbit/s"} {
@@ -801,8 +836,8 @@ func TestServerConcurrentTests(t *testing.T) {
 	if h := headerText(m); !strings.Contains(h, "test from 127.0.0.1:40001") || strings.Contains(h, "running, tab") {
 		t.Errorf("after the second test ended: %s", h)
 	}
-	if len(m.history) != 1 || m.history[0].port != 40002 || m.history[0].flows != 5 {
-		t.Errorf("history %+v", m.history)
+	if len(m.front.(*serverView).history) != 1 || m.front.(*serverView).history[0].port != 40002 || m.front.(*serverView).history[0].flows != 5 {
+		t.Errorf("history %+v", m.front.(*serverView).history)
 	}
 }
 

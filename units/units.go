@@ -14,6 +14,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // suffixes are the multiplier letters, in increasing power, accepted after a
@@ -250,4 +251,41 @@ func FormatRateShort(bps float64) string {
 		}
 	}
 	return s + " " + shortUnits[p]
+}
+
+// ParseSeconds parses a non-negative number of seconds, fractions allowed,
+// at most a year; zero only when zeroOK.
+func ParseSeconds(s string, zeroOK bool) (time.Duration, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	switch {
+	case err != nil || math.IsNaN(v) || math.IsInf(v, 0):
+		return 0, errors.New("not a number of seconds")
+	case v < 0 || (!zeroOK && v == 0):
+		return 0, errors.New("must be positive")
+	case v > 86400*365:
+		return 0, errors.New("too long")
+	}
+	return time.Duration(v * float64(time.Second)), nil
+}
+
+// ParseDSCP reads a DSCP value as a number (0-63, any base) or a name:
+// EF, VA, LE, CS0…CS7, AF11…AF43.
+func ParseDSCP(s string) (int, error) {
+	names := map[string]int{"EF": 46, "VA": 44, "LE": 1}
+	for i := 0; i < 8; i++ {
+		names["CS"+strconv.Itoa(i)] = i * 8
+	}
+	for c := 1; c <= 4; c++ {
+		for d := 1; d <= 3; d++ {
+			names[fmt.Sprintf("AF%d%d", c, d)] = c*8 + d*2
+		}
+	}
+	if v, ok := names[strings.ToUpper(s)]; ok {
+		return v, nil
+	}
+	v, err := strconv.ParseInt(s, 0, 32)
+	if err != nil || v < 0 || v > 63 {
+		return 0, errors.New("want 0-63 or a name such as EF or AF41")
+	}
+	return int(v), nil
 }

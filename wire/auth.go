@@ -61,3 +61,29 @@ func DecodeAuthResponse(b []byte) ([]byte, error) {
 	}
 	return m, nil
 }
+
+// ExtUDPToken: each UDP stream request carries, after the stream header,
+// a UDPTokenSize-byte token that ties it to its test (UDPStreamToken), so
+// the server adopts a stream only for the test whose client sent it.
+const ExtUDPToken = "udp-token"
+
+// UDPTokenSize is the length of a UDP stream token.
+const UDPTokenSize = 16
+
+// UDPStreamToken is the token a flowscope client puts in its UDP stream
+// requests. It is derived from the test's cookie, which only the control
+// connection carries, and, when the server requires authentication, keyed
+// with the pre-shared key and bound to the server's nonce for this test:
+// only a client that knows the key and saw this test's challenge can make
+// it. Without a key (and nonce) it still tells one test's requests from
+// another's.
+func UDPStreamToken(key []byte, cookie string, nonce []byte) []byte {
+	if len(key) == 0 {
+		key = []byte("flowscope udp stream")
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("udp-stream\x00"))
+	m.Write([]byte(cookie))
+	m.Write(nonce)
+	return m.Sum(nil)[:UDPTokenSize]
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 )
@@ -186,6 +187,9 @@ func UnmarshalParams(data []byte) (*Params, error) {
 	}
 	if m == nil {
 		return nil, errors.New("decode parameters: not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("decode parameters: text after the JSON object")
 	}
 	p := &Params{}
 	var firstErr error

@@ -16,9 +16,14 @@ type StreamResults struct {
 	Retransmits int64   `json:"retransmits"`
 	Jitter      float64 `json:"jitter"`
 	Errors      int64   `json:"errors"`
-	Packets     int64   `json:"packets"`
-	StartTime   float64 `json:"start_time"`
-	EndTime     float64 `json:"end_time"`
+	// OmittedErrors and OmittedPackets are the counts of the omitted
+	// seconds (-O) within Errors and Packets (iperf3 >= 3.13; a 3.21
+	// client without them shows a UDP sender's datagrams as 0).
+	OmittedErrors  int64   `json:"omitted_errors"`
+	Packets        int64   `json:"packets"`
+	OmittedPackets int64   `json:"omitted_packets"`
+	StartTime      float64 `json:"start_time"`
+	EndTime        float64 `json:"end_time"`
 }
 
 // Results is the document each side sends during EXCHANGE_RESULTS.
@@ -131,7 +136,9 @@ func UnmarshalResults(data []byte) (*Results, error) {
 		intField("retransmits", &s.Retransmits, false)
 		floatField("jitter", &s.Jitter)
 		intField("errors", &s.Errors, false)
+		intField("omitted_errors", &s.OmittedErrors, false)
 		intField("packets", &s.Packets, false)
+		intField("omitted_packets", &s.OmittedPackets, false)
 		floatField("start_time", &s.StartTime)
 		floatField("end_time", &s.EndTime)
 		r.Streams = append(r.Streams, s)

@@ -194,6 +194,19 @@ type ErrorCode int32
 
 // The iperf3 error codes flowscope sends or explains.
 const (
+	ErrDuration       ErrorCode = 5  // "test duration too long"
+	ErrNumStreams     ErrorCode = 6  // "number of parallel streams too large"
+	ErrBlockSize      ErrorCode = 7  // "block size too large"
+	ErrBufSize        ErrorCode = 8  // "socket buffer size too large"
+	ErrInterval       ErrorCode = 9  // "invalid report interval"
+	ErrMSS            ErrorCode = 10 // "TCP MSS too large"
+	ErrOmit           ErrorCode = 12 // "bogus value for --omit"
+	ErrBurst          ErrorCode = 15 // "invalid burst count"
+	ErrEndConditions  ErrorCode = 16 // "only one test end condition (-t, -n, -k) may be specified"
+	ErrNoSCTP         ErrorCode = 18 // "no SCTP support available"
+	ErrUDPBlockSize   ErrorCode = 20 // "block size invalid"
+	ErrBadTOS         ErrorCode = 21 // "bad TOS value"
+	ErrReverseBidir   ErrorCode = 25 // "cannot be both reverse and bidirectional"
 	ErrTotalRate      ErrorCode = 27
 	ErrMaxDuration    ErrorCode = 37
 	ErrMessage        ErrorCode = 110
@@ -216,6 +229,30 @@ type PeerError struct {
 func (e *PeerError) Error() string {
 	msg := ""
 	switch e.Code {
+	case ErrDuration:
+		msg = "test duration out of range"
+	case ErrNumStreams:
+		msg = "too many parallel streams"
+	case ErrBlockSize, ErrUDPBlockSize:
+		msg = "block size out of range"
+	case ErrBufSize:
+		msg = "socket buffer size out of range"
+	case ErrInterval:
+		msg = "invalid report interval"
+	case ErrMSS:
+		msg = "MSS out of range"
+	case ErrOmit:
+		msg = "invalid omit (-O)"
+	case ErrBurst:
+		msg = "invalid burst count"
+	case ErrEndConditions:
+		msg = "invalid test end condition (-t, -n, -k)"
+	case ErrNoSCTP:
+		msg = "protocol not supported (only TCP and UDP)"
+	case ErrBadTOS:
+		msg = "bad TOS value"
+	case ErrReverseBidir:
+		msg = "-R and --bidir cannot be combined"
 	case ErrTotalRate:
 		msg = "total requested bitrate is above the server's limit"
 	case ErrMaxDuration:

@@ -570,7 +570,9 @@ func TestPeerErrorMessages(t *testing.T) {
 		{wire.ErrFlowscopeParam, 0, "server error: the server rejected a test parameter"},
 		{999, 0, "server error: error 999"},
 		{-1, 0, "server error: error -1"},
-		{7, 22, "server error: error 7 (errno 22)"},
+		{wire.ErrNumStreams, 0, "server error: too many parallel streams"},
+		{wire.ErrNoSCTP, 0, "server error: protocol not supported (only TCP and UDP)"},
+		{3, 22, "server error: error 3 (errno 22)"},
 	}
 	for _, tt := range tests {
 		pe := &wire.PeerError{Code: tt.code, Errno: tt.errno}
@@ -898,6 +900,9 @@ func TestUnmarshalParamsErrors(t *testing.T) {
 		{"beyond uint64", `{"num":18446744073709551616}`},
 		{"infinite", `{"time":1e400}`},
 		{"binary", "\x00\xff\xfe"},
+		{"text after the object", `{"tcp":true,"time":10} trailing`},
+		{"second object", `{"tcp":true}{"udp":true}`},
+		{"NUL after the object", "{\"tcp\":true}\x00"},
 		{"deep nesting", `{"x":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`},
 	}
 	for _, tt := range tests {

@@ -24,13 +24,10 @@ type usage struct {
 }
 
 func usageOf(ps *os.ProcessState) usage {
-	ru, ok := ps.SysUsage().(*syscall.Rusage)
-	if !ok || ru == nil {
+	if ps == nil {
 		return usage{}
 	}
-	return usage{
-		cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-	}
+	return usage{cpu: ps.UserTime() + ps.SystemTime()}
 }
 
 // Peak RSS: ru_maxrss of a child is useless here. Go starts children

@@ -10,10 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/flowscope/flowscope/cputime"
 	"github.com/flowscope/flowscope/nstest"
 )
 
@@ -93,11 +93,11 @@ func (m hostMark) others(own time.Duration) float64 {
 // selfCPU is the harness's own user+system CPU time so far (reading the
 // tools' output, polling /proc), which is not others' load.
 func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	user, system, err := cputime.Self()
+	if err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return user + system
 }
 
 // retryBusy runs fn once the machine is quiet (-quiet, -quiet-wait) and
