@@ -260,7 +260,7 @@ func (c *Client) wait(ctx context.Context, limit *byteLimit, ctlState <-chan sta
 	allDone := s.flows.allDone()
 	roleTick, stopRoleTick := s.roleTicker()
 	defer stopRoleTick()
-	guard := newStallGuard(s.flows, s.t0, c.cfg.StallTimeout)
+	guard := newStallGuard(s, c.cfg.StallTimeout)
 	var watchTick <-chan time.Time
 	if c.cfg.StallTimeout > 0 {
 		tk := time.NewTicker(guard.every)

@@ -58,12 +58,16 @@ type flow struct {
 	forceStop atomic.Bool
 	// rate, for a TCP sender with -b: bit/s the program writes at (the
 	// kernel paces the wire too, SO_MAX_PACING_RATE). 0: as fast as it can.
-	rate    uint64
-	start   time.Time // when the sender began, for its rate schedule
-	done    chan struct{}
-	started bool  // run was launched; done will close
-	err     error // set before done is closed
-	eof     bool  // receiver saw the peer's orderly end
+	rate  uint64
+	start time.Time // when the sender began, for its rate schedule
+	// sendUntil, when set, is a timed test's end: a sender sends nothing
+	// after it, even when the goroutine that stops the test runs late (a
+	// machine short of CPU), so the test's bytes are the bytes of its time.
+	sendUntil time.Time
+	done      chan struct{}
+	started   bool  // run was launched; done will close
+	err       error // set before done is closed
+	eof       bool  // receiver saw the peer's orderly end
 
 	// infoFn, made in newFlow, reads TCP_INFO into info and infoErr, under
 	// infoMu: a func made for every read would escape, and the sampler
@@ -286,8 +290,13 @@ func (f *flow) send(buf []byte, limit *byteLimit) error {
 // goes out when the bytes written so far are due. Without it the writes
 // run ahead into the socket buffers (the kernel's pacing only shapes the
 // wire), the counters overstate the rate, and the end of a test would
-// wait for megabytes to drain. It returns false when the flow is stopping.
+// wait for megabytes to drain. At a timed test's end (sendUntil) it waits
+// for the stop. It returns false when the flow is stopping.
 func (f *flow) pace() bool {
+	if !f.sendUntil.IsZero() && !time.Now().Before(f.sendUntil) {
+		<-f.stopped() // the test's time is up: nothing more to send
+		return false
+	}
 	if f.rate == 0 {
 		return true
 	}

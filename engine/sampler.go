@@ -185,6 +185,12 @@ func (s *sampler) finish(now time.Time) *Sample {
 		s.prevEnd = 0
 		return nil
 	}
+	// The test's end was taken before the ticks stopped; on a machine
+	// short of CPU a tick can fall between the two. The final interval
+	// then starts and ends there: intervals never run backwards.
+	if last := s.phaseStart().Add(s.prevEnd); now.Before(last) {
+		now = last
+	}
 	s.final = s.sampleLocked(now, false, true)
 	return s.final
 }

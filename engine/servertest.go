@@ -388,7 +388,7 @@ func (t *serverTest) wait(ctx context.Context, ctlState <-chan stateResult) erro
 	if p.Duration > 0 {
 		_ = t.ctl.SetReadDeadline(t.t0.Add(p.Omit + p.Duration + 40*time.Second))
 	}
-	guard := newStallGuard(t.flows, t.t0, t.srv.cfg.StallTimeout)
+	guard := newStallGuard(t.session, t.srv.cfg.StallTimeout)
 	idle := time.NewTicker(guard.every)
 	defer idle.Stop()
 	roleTick, stopRoleTick := t.roleTicker()

@@ -173,7 +173,7 @@ func (s *session) startFlows(stallWin time.Duration, limit *byteLimit, emit func
 	s.cpu = readCPU()
 	t0 := time.Now()
 	if p.Duration > 0 {
-		s.flows.sendUDPUntil(t0.Add(p.Omit + p.Duration))
+		s.flows.sendUntil(t0.Add(p.Omit + p.Duration))
 	}
 	if err := s.flows.start(newPayload(p.BlockSize, p.RepeatingPayload), p.BlockSize, limit, p.ZeroCopy, p.SkipRxCopy); err != nil {
 		return err
@@ -181,6 +181,15 @@ func (s *session) startFlows(stallWin time.Duration, limit *byteLimit, emit func
 	s.t0 = t0
 	s.smp.begin(t0)
 	return nil
+}
+
+// timeUp is when a timed test's time is up (start, -O and -t); zero for a
+// test that ends at a byte or block count.
+func (s *session) timeUp() time.Time {
+	if s.params.Duration <= 0 || s.t0.IsZero() {
+		return time.Time{}
+	}
+	return s.t0.Add(s.params.Omit + s.params.Duration)
 }
 
 // end takes the final sample and returns this side's End. The flows must
@@ -216,16 +225,33 @@ func (s *session) drains() bool { return s.tr.drains() && s.ext.Has(wire.ExtDrai
 
 // stopSenders stops every sender; when the test drains, their write sides
 // are shut down so that the receivers see EOF after the last byte. The
-// test ended now: the interval ticks stop, and the final sample will end
-// here however long the flows take to stop. A client's senders to a stock
+// test ended now, or at its time when this runs late and this side only
+// sends: the interval ticks stop, and the final sample will end there
+// however long the flows take to stop. A client's senders to a stock
 // server finish their block; a server's to a stock client, which stopped
 // reading at TEST_END, are cut at once.
 func (s *session) stopSenders() {
 	s.ended = time.Now()
+	if up := s.timeUp(); !up.IsZero() && s.ended.After(up) && s.onlySends() {
+		// Late here (a machine short of CPU): the senders sent nothing
+		// after the test's time (sendUntil), so that is when it ended.
+		s.ended = up
+	}
 	if s.smp != nil && !s.t0.IsZero() {
 		s.smp.halt()
 	}
 	s.flows.stopSenders(s.drains(), s.side == SideClient)
+}
+
+// onlySends reports whether every flow of this side sends: then none
+// counts anything after the test's time.
+func (s *session) onlySends() bool {
+	for _, f := range s.flows {
+		if f.dir != Send {
+			return false
+		}
+	}
+	return len(s.flows) > 0
 }
 
 // drainReceivers waits (within drainTimeout) for the receivers to read to
@@ -275,19 +301,26 @@ type stallGuard struct {
 	watch   *stallWatch
 	timeout time.Duration
 	every   time.Duration
+	// end is a timed test's end (zero for -n, -k): after it the senders
+	// stop on their own, so a stream that does not move is not stalled.
+	end time.Time
 }
 
-func newStallGuard(flows flowSet, t0 time.Time, timeout time.Duration) *stallGuard {
+func newStallGuard(s *session, timeout time.Duration) *stallGuard {
 	every := watchPeriod(timeout)
 	if timeout <= 0 {
 		every = watchPeriod(time.Second)
 	}
-	return &stallGuard{watch: newStallWatch(flows, t0), timeout: timeout, every: every}
+	return &stallGuard{watch: newStallWatch(s.flows, s.t0), timeout: timeout, every: every, end: s.timeUp()}
 }
 
 // check returns the stall error once no stream has moved for the timeout,
-// adding the finding to findings; nil before (and always with no timeout).
+// adding the finding to findings; nil before, after a timed test's end,
+// and always with no timeout.
 func (g *stallGuard) check(now time.Time, findings *findingLog) error {
+	if !g.end.IsZero() && !now.Before(g.end) {
+		return nil
+	}
 	if g.timeout <= 0 || !stalledLongEnough(g.watch.check(now), g.timeout, g.every) {
 		return nil
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 )
@@ -104,6 +105,51 @@ func TestLowRateSenderCancelled(t *testing.T) {
 			case <-ts.ends:
 			case <-time.After(stopBound):
 				t.Fatalf("the server's side of the test still running %v after the client left", stopBound)
+			}
+		})
+	}
+}
+
+// TestSendersStopAtTheirTime: a timed test's TCP senders, owned or not,
+// send nothing after the test's end even when nothing stops them (the
+// goroutine that would is starved of CPU): their counters hold from the
+// end on, and they wait for the stop rather than ending on their own.
+func TestSendersStopAtTheirTime(t *testing.T) {
+	for _, owned := range []bool{false, true} {
+		name := map[bool]string{false: "poller", true: "owned"}[owned]
+		t.Run(name, func(t *testing.T) {
+			client, server := tcpPair(t)
+			go func() { _, _ = io.Copy(io.Discard, server) }()
+			f := loopFlow(t, Send, client, owned)
+			end := time.Now().Add(200 * time.Millisecond)
+			flowSet{f}.sendUntil(end)
+			f.started = true
+			const block = 16 << 10
+			go f.run(newPayload(block, false), nil)
+			defer func() { f.stop(); <-f.done }()
+			time.Sleep(time.Until(end))
+			// Read at the end or later: at most the block being written
+			// then can still complete.
+			at := f.bytes.Load()
+			if at == 0 {
+				t.Fatal("the sender sent nothing before its end")
+			}
+			select {
+			case <-f.done:
+				t.Fatalf("the sender ended on its own (err %v); it must wait for the stop", f.err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			if now := f.bytes.Load(); now > at+block {
+				t.Errorf("the sender sent %d bytes after its end (a block is %d)", now-at, block)
+			}
+			f.stop()
+			select {
+			case <-f.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the sender did not end within 5 s of its stop")
+			}
+			if f.err != nil {
+				t.Errorf("sender: %v", f.err)
 			}
 		})
 	}

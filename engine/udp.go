@@ -22,9 +22,6 @@ type udpFlow struct {
 	burst     int    // datagrams sent back to back (-b RATE/BURST); 0 or 1: paced one by one
 	counter64 bool   // 64-bit sequence numbers
 	noGSO     bool   // one datagram per system call (no UDP GSO/GRO)
-	// sendUntil, when set, is the test's end (its start, -O and -t): no
-	// datagram due at or within udpEndMargin of it leaves.
-	sendUntil time.Time
 
 	// sender
 	sent     atomic.Uint64
@@ -129,15 +126,15 @@ func (f *flow) udpSend(payload []byte, limit *byteLimit) error {
 	// due at the end itself would race TEST_END to a receiver that stops
 	// counting when that arrives.
 	slots := uint64(math.MaxUint64)
-	sendFor := u.sendUntil.Sub(start) - udpEndMargin
-	if !u.sendUntil.IsZero() && u.rate > 0 {
+	sendFor := f.sendUntil.Sub(start) - udpEndMargin
+	if !f.sendUntil.IsZero() && u.rate > 0 {
 		slots = uint64(math.Ceil(max(sendFor.Seconds(), 0) * float64(u.rate) / bits))
 	}
 	for !f.stopping.Load() {
 		var due uint64
 		if u.rate == 0 {
 			due = sent + 64
-			if !u.sendUntil.IsZero() && time.Since(start) >= sendFor {
+			if !f.sendUntil.IsZero() && time.Since(start) >= sendFor {
 				slots = sent
 			}
 		} else {
@@ -516,13 +513,15 @@ func (c *Client) dialUDPStreams(ctx context.Context, server net.Addr, ext *wire.
 // test's end (the sleep granularity), where it would race TEST_END.
 const udpEndMargin = 2 * time.Millisecond
 
-// sendUDPUntil has the UDP senders send only the datagrams due before end
-// (a timed test's start, omit and -t), so none leaves at the end, when the
-// receiver stops counting.
-func (fs flowSet) sendUDPUntil(end time.Time) {
+// sendUntil gives the senders a timed test's end (its start, -O and -t).
+// They send nothing after it whenever the code that stops them gets to
+// run: a UDP sender sends only the datagrams due before it (none at the
+// end, when the receiver stops counting), a TCP sender begins no block at
+// or after it. Then they wait for the stop.
+func (fs flowSet) sendUntil(end time.Time) {
 	for _, f := range fs {
-		if f.udp != nil && f.dir == Send {
-			f.udp.sendUntil = end
+		if f.dir == Send {
+			f.sendUntil = end
 		}
 	}
 }

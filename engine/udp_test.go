@@ -209,7 +209,7 @@ func TestUDPSendsNothingAtTheEnd(t *testing.T) {
 	}
 	defer tx.Close()
 	f := newUDPFlow(1, Send, tx, &udpFlow{size: 1400, rate: 4 * 1400 * 8, noGSO: true})
-	flowSet{f}.sendUDPUntil(time.Now().Add(time.Second))
+	flowSet{f}.sendUntil(time.Now().Add(time.Second))
 	go f.run(newPayload(1400, false), nil)
 	late := time.AfterFunc(1300*time.Millisecond, f.stop) // the test's end, 300 ms late
 	defer late.Stop()
