@@ -15,11 +15,21 @@ func peek(fd uintptr, b []byte) int {
 	return n
 }
 
-// dropOne discards one queued datagram from the socket fd, without
-// waiting; false when none was queued.
-func dropOne(fd uintptr, b []byte) bool {
-	_, _, err := unix.Recvfrom(int(fd), b, unix.MSG_DONTWAIT)
-	return err == nil
+// takeQueued takes one queued datagram from the socket fd into b, without
+// waiting: its length and sender; false when none was queued.
+func takeQueued(fd uintptr, b []byte) (int, netip.AddrPort, bool) {
+	n, sa, err := unix.Recvfrom(int(fd), b, unix.MSG_DONTWAIT)
+	if err != nil {
+		return 0, netip.AddrPort{}, false
+	}
+	var from netip.AddrPort
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		from = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		from = netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
+	}
+	return min(n, len(b)), from, true
 }
 
 // setReuseAddr sets SO_REUSEADDR on the socket fd.

@@ -11,9 +11,9 @@ import (
 // treat the socket as not (yet) readable.
 func peek(uintptr, []byte) int { return 0 }
 
-// dropOne drops nothing: a non-blocking receive is not what Go's
+// takeQueued takes nothing: a non-blocking receive is not what Go's
 // overlapped sockets offer on Windows (queued datagrams stay queued).
-func dropOne(uintptr, []byte) bool { return false }
+func takeQueued(uintptr, []byte) (int, netip.AddrPort, bool) { return 0, netip.AddrPort{}, false }
 
 // setReuseAddr sets SO_REUSEADDR on the socket fd.
 func setReuseAddr(fd uintptr) error {

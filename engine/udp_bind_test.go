@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,4 +209,85 @@ func FuzzParseUDPRequest(f *testing.F) {
 			t.Fatalf("token %x from %x", token, msg)
 		}
 	})
+}
+
+// TestRequestTakenByANewStreamSocketReachesItsTest: a stream socket that
+// is bound to the server's address but not yet connected takes every
+// datagram sent there (the newest socket bound to an address does). A
+// request of another test that lands on it in that moment must reach
+// that test, not be dropped: its client sends it once and would wait for
+// the set-up timeout (seen with four UDP tests at once on a busy machine).
+func TestRequestTakenByANewStreamSocketReachesItsTest(t *testing.T) {
+	srv := NewServer(ServerConfig{MaxTests: 2}, nil)
+	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.LocalAddr().String()
+	probe.Close()
+	loop := netip.MustParseAddr("127.0.0.1")
+	tokenA, tokenB := bytes.Repeat([]byte{0xa}, wire.UDPTokenSize), bytes.Repeat([]byte{0xb}, wire.UDPTokenSize)
+	regA := &udpSetup{peer: loop, token: tokenA, reqs: make(chan udpRequest, 4)}
+	regB := &udpSetup{peer: loop, token: tokenB, reqs: make(chan udpRequest, 4)}
+	for _, reg := range []*udpSetup{regA, regB} {
+		m, _, err := srv.registerUDP(addr, reg)
+		if err != nil || m == nil {
+			t.Fatalf("register: %v", err)
+		}
+		defer srv.unregisterUDP(m, reg)
+	}
+	m := srv.udpMuxes[addr]
+
+	// Test A's new stream socket, bound, not yet connected to its client.
+	sock, err := listenUDPShared(t.Context(), "udp4", addr, 1<<16, sockOpts{udp: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	clientA, err := net.DialUDP("udp4", nil, sock.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clientA.Close()
+	clientB, err := net.DialUDP("udp4", nil, sock.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clientB.Close()
+	reqB := append(append(append([]byte(nil), udpConnectRequest...), wire.StreamHeader{Role: wire.ClientSends, Index: 0}.Encode()...), tokenB...)
+	if _, err := clientB.Write(reqB); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the datagram is queued on the new socket (it is the
+	// newest bound there), without taking it.
+	rc, _ := sock.SyscallConn()
+	deadline := time.Now().Add(5 * time.Second)
+	for queued := 0; queued == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("test B's request never reached the new socket")
+		}
+		_ = rc.Control(func(fd uintptr) { queued = peek(fd, make([]byte, 64)) })
+		select {
+		case r := <-regB.reqs:
+			t.Skipf("the mux's socket took the request (from %v): this kernel does not give it to the newest socket", r.from)
+		default:
+		}
+	}
+	if err := connectUDP(sock, clientA.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	m.handOnQueued(sock, clientA.LocalAddr().(*net.UDPAddr).AddrPort())
+	select {
+	case r := <-regB.reqs:
+		if !bytes.Equal(r.msg, reqB) {
+			t.Errorf("test B got %x, want its request %x", r.msg, reqB)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("test B's request was lost: it never reached test B")
+	}
+	select {
+	case r := <-regA.reqs:
+		t.Errorf("test A got a request that was not its own: %x", r.msg)
+	default:
+	}
 }

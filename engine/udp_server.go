@@ -307,10 +307,10 @@ func (t *serverTest) acceptUDP(ctx context.Context, sendRate uint64, ctlState <-
 			cleanup()
 			return nil, fmt.Errorf("UDP set-up: %w", err)
 		}
-		// Until it was connected the socket could take any datagram at the
-		// address (another client's request, a stranger's junk); its peer
-		// sends nothing before our reply.
-		dropQueued(conn)
+		// Until it was connected the socket took every datagram at the
+		// address (the newest socket bound there does): another test's
+		// stream requests go back to the mux, which hands them on.
+		t.udpMux.handOnQueued(conn, req.from)
 		dir := p.dir(SideServer, idx)
 		u := &udpFlow{size: p.BlockSize, counter64: p.Counters64, burst: p.Burst, noGSO: p.NoGSO}
 		if dir == Send {
@@ -327,20 +327,33 @@ func (t *serverTest) acceptUDP(ctx context.Context, sendRate uint64, ctlState <-
 	return flows, nil
 }
 
-// dropQueued discards whatever datagrams are queued on c.
-func dropQueued(c *net.UDPConn) {
+// handOnQueued empties the just-connected socket c of what it took while
+// it was bound but not yet connected to peer: datagrams from others
+// (another test's stream requests, a stranger's junk) are dispatched as
+// if the mux had received them; peer's own (a repeated request: it sends
+// no data before our reply) are dropped.
+func (m *udpStreamMux) handOnQueued(c *net.UDPConn, peer netip.AddrPort) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return
 	}
-	var b [1]byte
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	var others []udpRequest
+	buf := make([]byte, 2048)
 	_ = rc.Control(func(fd uintptr) {
 		for {
-			if !dropOne(fd, b[:]) {
+			n, from, ok := takeQueued(fd, buf)
+			if !ok {
 				return
+			}
+			if netip.AddrPortFrom(from.Addr().Unmap(), from.Port()) != peer {
+				others = append(others, udpRequest{from: from, msg: append([]byte(nil), buf[:n]...)})
 			}
 		}
 	})
+	for _, r := range others {
+		m.dispatch(r.from, r.msg)
+	}
 }
 
 // connectUDP connects a bound UDP socket to peer, so it receives only that
