@@ -46,6 +46,21 @@ func TestIperf3OptionMatrix(t *testing.T) {
 		}},
 		{"-s --server-max-duration 30", func(o *options) bool { return o.server.MaxDuration == 30*time.Second }},
 		{"-c h -u --gsro", func(o *options) bool { return !o.cfg.NoGSO }},
+		{"-c h -m", func(o *options) bool { return o.cfg.MPTCP }},
+		{"-c h --mptcp", func(o *options) bool { return o.cfg.MPTCP }},
+		{"-s -m", func(o *options) bool { return len(o.notes) == 1 && strings.Contains(o.notes[0], "MPTCP") }},
+		{"-c h --cntl-ka", func(o *options) bool {
+			ka := o.cfg.ControlKeepAlive
+			return ka != nil && ka.Enable && ka.Idle < 0 && ka.Interval < 0 && ka.Count < 0
+		}},
+		{"-c h --cntl-ka=20/5/3", func(o *options) bool {
+			ka := o.cfg.ControlKeepAlive
+			return ka != nil && ka.Idle == 20*time.Second && ka.Interval == 5*time.Second && ka.Count == 3
+		}},
+		{"-s --cntl-ka=30", func(o *options) bool {
+			ka := o.server.ControlKeepAlive
+			return ka != nil && ka.Idle == 30*time.Second && ka.Interval < 0 && ka.Count < 0
+		}},
 		{"-c h -J --json-stream", func(o *options) bool { return o.jsonStream && !o.json && !o.jsonFull }},
 		{"-c h --json-stream --json-stream-full-output", func(o *options) bool { return o.jsonStream && o.jsonFull }},
 		{"-c h --connect-timeout 2500", func(o *options) bool { return o.cfg.ConnectTimeout == 2500*time.Millisecond }},
@@ -101,6 +116,8 @@ func TestIperf3OptionMatrix(t *testing.T) {
 		"-c h -A x":                                   "-A",
 		"-c h -b 10M/x":                               "burst",
 		"-c h -Z -u":                                  "-Z applies to TCP only",
+		"-c h --cntl-ka=5/5/2":                        "should be larger than the full retry period",
+		"-c h --cntl-ka=abc":                          "--cntl-ka",
 	}
 	for args, want := range refused {
 		_, err := parseArgs(strings.Fields(args))

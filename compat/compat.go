@@ -8,6 +8,7 @@ package compat
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -29,9 +30,10 @@ type Flags struct {
 	daemon, dontFragment, repeating                     bool
 
 	// iperf3 3.17-3.21: the server's --server-max-duration; --gsro asks
-	// for UDP GSO/GRO, which flowscope uses unless --no-gso.
-	serverMaxDuration string
-	gsro              bool
+	// for UDP GSO/GRO, which flowscope uses unless --no-gso; --cntl-ka
+	// sets the control connection's keepalive; -m asks for MPTCP.
+	serverMaxDuration, cntlKA string
+	gsro, mptcp               bool
 
 	// refused: iperf3 features flowscope does not implement
 	sctp, xbind, nstreams, username, rsaPub, rsaPriv, users, skew, pkcs1 string
@@ -48,6 +50,9 @@ func (c *Flags) Add(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.noGSO, "no-gso", false, "UDP: one datagram per system call, no GSO/GRO batching (asked of the server too)")
 	fs.BoolVar(&c.gsro, "gsro", false, "UDP GSO/GRO batching, as iperf3 3.21's --gsro (flowscope's default; --no-gso turns it off)")
 	fs.StringVar(&c.serverMaxDuration, "server-max-duration", "", "server: longest test in `SECONDS`, as iperf3 3.21 (same as --max-duration)")
+	fs.StringVar(&c.cntlKA, "cntl-ka", "", "control connection TCP keepalive `IDLE/INTERVAL/COUNT` (seconds, seconds, probes; any left out: the system's)")
+	fs.Lookup("cntl-ka").NoOptDefVal = "//"
+	fs.BoolVarP(&c.mptcp, "mptcp", "m", false, "client: use MPTCP rather than plain TCP (a flowscope server always accepts it)")
 	fs.StringVar(&c.cport, "cport", "", "bind data connections to client `PORT` (stream k uses PORT+k)")
 	fs.StringVarP(&c.tos, "tos", "S", "", "IP type of service `N` (0-255; 52, 064 and 0x34 alike)")
 	fs.StringVar(&c.dscp, "dscp", "", "DSCP `N` (0-63) or a name (EF, AF11…AF43, CS0…CS7)")
@@ -125,6 +130,19 @@ func (c *Flags) Apply(fs *pflag.FlagSet, role Role, cfg *engine.Config, srv *eng
 	}
 	if err := c.timeouts(cfg, srv); err != nil {
 		return a, err
+	}
+	if c.cntlKA != "" {
+		ka, err := parseCntlKA(c.cntlKA)
+		if err != nil {
+			return a, err
+		}
+		cfg.ControlKeepAlive, srv.ControlKeepAlive = ka, ka
+	}
+	if c.mptcp {
+		if role.Server {
+			a.Notes = append(a.Notes, "-m has no effect on a server: flowscope servers always accept MPTCP (and plain TCP)")
+		}
+		cfg.MPTCP = true
 	}
 	if err := c.parseAffinity(cfg, &a); err != nil {
 		return a, err
@@ -273,6 +291,42 @@ func (c *Flags) timeouts(cfg *engine.Config, srv *engine.ServerConfig) error {
 		}
 	}
 	return nil
+}
+
+// parseCntlKA reads --cntl-ka's IDLE/INTERVAL/COUNT, as iperf3 3.21 does:
+// each part may be empty (the system's value), and the idle time must be
+// longer than the probes' whole retry period (INTERVAL × COUNT).
+func parseCntlKA(v string) (*net.KeepAliveConfig, error) {
+	parts := strings.Split(v, "/")
+	if len(parts) > 3 {
+		return nil, fmt.Errorf("invalid --cntl-ka %q: want IDLE/INTERVAL/COUNT", v)
+	}
+	vals := [3]int{-1, -1, -1} // -1: left to the system
+	for i, s := range parts {
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 32767 {
+			return nil, fmt.Errorf("invalid --cntl-ka %q: each of IDLE/INTERVAL/COUNT is a whole number 1-32767, or empty for the system's value", v)
+		}
+		vals[i] = n
+	}
+	idle, interval, count := vals[0], vals[1], vals[2]
+	if idle > 0 && idle <= max(interval, 0)*max(count, 0) {
+		return nil, fmt.Errorf("invalid --cntl-ka %q: control connection Keepalive period should be larger than the full retry period (interval * count)", v)
+	}
+	ka := &net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+	if idle > 0 {
+		ka.Idle = time.Duration(idle) * time.Second
+	}
+	if interval > 0 {
+		ka.Interval = time.Duration(interval) * time.Second
+	}
+	if count > 0 {
+		ka.Count = count
+	}
+	return ka, nil
 }
 
 // parseAffinity reads -A n, n,m (n here, m asked of the server) and

@@ -52,6 +52,8 @@ complete -c flowscope -l skip-rx-copy -d 'TCP receivers drop data with MSG_TRUNC
 complete -c flowscope -l no-gso -d 'UDP: one datagram per system call, no GSO/GRO batching (asked of the server too)'
 complete -c flowscope -l gsro -d 'UDP GSO/GRO batching, as iperf3 3.21'\''s --gsro (flowscope'\''s default; --no-gso turns it off)'
 complete -c flowscope -l server-max-duration -x -d 'server: longest test in SECONDS, as iperf3 3.21 (same as --max-duration)'
+complete -c flowscope -l cntl-ka -d 'control connection TCP keepalive IDLE/INTERVAL/COUNT (seconds, seconds, probes; any left out: the system'\''s)'
+complete -c flowscope -s m -l mptcp -d 'client: use MPTCP rather than plain TCP (a flowscope server always accepts it)'
 complete -c flowscope -l cport -x -d 'bind data connections to client PORT (stream k uses PORT+k)'
 complete -c flowscope -s S -l tos -x -d 'IP type of service N (0-255; 52, 064 and 0x34 alike)'
 complete -c flowscope -l dscp -x -d 'DSCP N (0-63) or a name (EF, AF11…AF43, CS0…CS7)'

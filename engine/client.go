@@ -159,12 +159,8 @@ func (c *Client) dialControl(ctx context.Context) (*net.TCPConn, error) {
 		return nil, &Error{Cause: CauseInvalid, Err: errors.New("no server host given")}
 	}
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	d := net.Dialer{
-		Timeout: cfg.ConnectTimeout,
-		KeepAliveConfig: net.KeepAliveConfig{
-			Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 4,
-		},
-	}
+	d := net.Dialer{Timeout: cfg.ConnectTimeout, KeepAliveConfig: controlKeepAlive(cfg.ControlKeepAlive)}
+	d.SetMultipathTCP(cfg.MPTCP)
 	if cfg.BindAddr != "" {
 		ip := net.ParseIP(cfg.BindAddr)
 		if ip == nil {
@@ -508,6 +504,7 @@ func (c *Client) dialStreams(ctx context.Context, server net.Addr, ext *wire.Ext
 			opts.pacing = pacingRate(cfg.Rate, cfg.FQRate)
 		}
 		d := net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: -1}
+		d.SetMultipathTCP(cfg.MPTCP)
 		if cfg.BindAddr != "" || cfg.CPort > 0 {
 			la := &net.TCPAddr{IP: net.ParseIP(cfg.BindAddr)}
 			if cfg.CPort > 0 {

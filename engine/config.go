@@ -7,6 +7,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/flowscope/flowscope/buildinfo"
@@ -64,6 +65,20 @@ type Config struct {
 	CPort      int
 	BindDev    string
 	SndTimeout time.Duration
+	// ControlKeepAlive is the control connection's TCP keepalive
+	// (--cntl-ka); nil: flowscope's own (see controlKeepAlive).
+	ControlKeepAlive *net.KeepAliveConfig
+}
+
+// controlKeepAlive is a control connection's TCP keepalive: ka when given
+// (--cntl-ka), else probes after 10 s without traffic, every 5 s, and the
+// connection ends after 4 unanswered, so a peer that vanished while no
+// data flows ends the test within 30 s.
+func controlKeepAlive(ka *net.KeepAliveConfig) net.KeepAliveConfig {
+	if ka != nil {
+		return *ka
+	}
+	return net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 4}
 }
 
 // DefaultConfig returns the configuration of a plain `flowscope -c HOST`.

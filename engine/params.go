@@ -92,6 +92,9 @@ type Params struct {
 	// ServerAffinity is the CPU the server's side of the test should run
 	// on (-A n,m); -1: none.
 	ServerAffinity int
+	// MPTCP: the client opens its connections with Multipath TCP (-m), or
+	// plain TCP where the path or the server does not take it.
+	MPTCP bool
 }
 
 // TestParams is the test as both sides agreed on it (Start.Params).
@@ -293,6 +296,7 @@ func (p *Params) toWire(offer []string) *wire.Params {
 		ZeroCopy:        p.ZeroCopy,
 		SkipRxCopy:      p.SkipRxCopy,
 		DontFragment:    p.DontFragment,
+		MPTCP:           p.MPTCP,
 		Flowscope: &wire.Extensions{
 			Version: Version, Extensions: offer,
 			ReverseBitrate: int64(p.ReverseRate), NoGSO: p.NoGSO,
@@ -362,6 +366,7 @@ func paramsFromWire(w *wire.Params) (Params, error) {
 		ExtraData:        w.ExtraData,
 		GetServerOutput:  w.GetServerOutput,
 		ServerAffinity:   -1,
+		MPTCP:            w.MPTCP && w.TCP,
 	}
 	if w.UDP {
 		p.Protocol = ProtoUDP

@@ -30,6 +30,9 @@ type ServerConfig struct {
 	// StallTimeout ends a test when no stream has moved a byte for this
 	// long (default 30 s; negative disables it).
 	StallTimeout time.Duration
+	// ControlKeepAlive is the clients' control connections' TCP keepalive
+	// (--cntl-ka); nil: flowscope's own (see controlKeepAlive).
+	ControlKeepAlive *net.KeepAliveConfig
 	// Log receives one line per notable event (rejected connections,
 	// protocol errors). Nil discards them.
 	Log func(msg string)
@@ -402,10 +405,6 @@ func (s *Server) newTest(conn *net.TCPConn, cookie string) *serverTest {
 			m.AcceptQueue = int64(q)
 		}
 	}
-	_ = conn.SetNoDelay(true)
-	// A vanished client must end the test within a bounded time even when
-	// no data flows: keepalive probes the control connection.
-	_ = conn.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 4})
 	return t
 }
 

@@ -144,7 +144,7 @@ func (t *serverTest) run(ctx context.Context) (*End, error) {
 	_ = t.ctl.SetNoDelay(true)
 	// A vanished client must end the test within a bounded time even when
 	// no data flows: keepalive probes the control connection.
-	_ = t.ctl.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 4})
+	_ = t.ctl.SetKeepAliveConfig(controlKeepAlive(t.srv.cfg.ControlKeepAlive))
 	if t.neg == nil {
 		if err := t.negotiate(time.Now().Add(setupTimeout)); err != nil {
 			return nil, err

@@ -83,6 +83,7 @@ type Params struct {
 	ZeroCopy        bool
 	DontFragment    bool
 	SkipRxCopy      bool
+	MPTCP           bool // iperf3 3.19's -m: the client's connections use MPTCP
 	ClientVersion   string
 	// ServerAffinity is the CPU the server should pin itself to (-A n,m);
 	// nil when not asked.
@@ -145,6 +146,7 @@ func (p *Params) Marshal() []byte {
 	optNum("MSS", p.MSS)
 	flag("nodelay", p.NoDelay)
 	num("parallel", p.Parallel)
+	flag("mptcp", p.MPTCP)
 	flag("reverse", p.Reverse)
 	flag("bidirectional", p.Bidirectional)
 	optNum("window", p.Window)
@@ -219,7 +221,7 @@ func UnmarshalParams(data []byte) (*Params, error) {
 		"parallel", "reverse", "bidirectional", "window", "len", "bandwidth", "fqrate", "pacing_timer", "burst",
 		"TOS", "flowlabel", "title", "extra_data", "congestion", "congestion_used", "get_server_output",
 		"udp_counters_64bit", "repeating_payload", "zerocopy", "dont_fragment", "skip_rx_copy", "client_version",
-		"server_affinity", ExtKey} {
+		"server_affinity", "mptcp", ExtKey} {
 		known[k] = true
 	}
 	flag("tcp", &p.TCP)
@@ -236,6 +238,7 @@ func UnmarshalParams(data []byte) (*Params, error) {
 	num("MSS", &p.MSS)
 	flag("nodelay", &p.NoDelay)
 	num("parallel", &p.Parallel)
+	flag("mptcp", &p.MPTCP)
 	flag("reverse", &p.Reverse)
 	flag("bidirectional", &p.Bidirectional)
 	num("window", &p.Window)

@@ -670,11 +670,11 @@ func TestParamsMarshal(t *testing.T) {
 				Reverse: true, Bidirectional: true, Window: 7, Len: 8, Bandwidth: 9, FQRate: 10, PacingTimer: 11,
 				Burst: 12, TOS: 13, FlowLabel: 14, Title: "t", ExtraData: "x", Congestion: "bbr",
 				GetServerOutput: true, UDPCounters64: true, RepeatingLoad: true, ZeroCopy: true, DontFragment: true,
-				SkipRxCopy: true, ClientVersion: "3.12",
+				SkipRxCopy: true, MPTCP: true, ClientVersion: "3.12",
 				Flowscope: &wire.Extensions{Version: "0.1", Extensions: []string{wire.ExtRoles, wire.ExtDrain}},
 			},
 			`{"tcp":true,"udp":true,"omit":1,"time":2,"num":3,"blockcount":4,"MSS":5,"nodelay":true,"parallel":6,` +
-				`"reverse":true,"bidirectional":true,"window":7,"len":8,"bandwidth":9,"fqrate":10,"pacing_timer":11,` +
+				`"mptcp":true,"reverse":true,"bidirectional":true,"window":7,"len":8,"bandwidth":9,"fqrate":10,"pacing_timer":11,` +
 				`"burst":12,"TOS":13,"flowlabel":14,"title":"t","extra_data":"x","congestion":"bbr",` +
 				`"get_server_output":1,"udp_counters_64bit":1,"repeating_payload":1,"zerocopy":1,"dont_fragment":1,` +
 				`"skip_rx_copy":1,"client_version":"3.12","flowscope":{"version":"0.1","extensions":["roles","drain"]}}`,
@@ -730,7 +730,7 @@ func TestParamsMarshalFlagsOnlyWhenSet(t *testing.T) {
 		"TCP": "tcp", "UDP": "udp", "NoDelay": "nodelay", "Reverse": "reverse", "Bidirectional": "bidirectional",
 		"GetServerOutput": "get_server_output", "UDPCounters64": "udp_counters_64bit",
 		"RepeatingLoad": "repeating_payload", "ZeroCopy": "zerocopy", "DontFragment": "dont_fragment",
-		"SkipRxCopy": "skip_rx_copy",
+		"SkipRxCopy": "skip_rx_copy", "MPTCP": "mptcp",
 	}
 	base := keysOf(t, (&wire.Params{}).Marshal())
 	typ := reflect.TypeFor[wire.Params]()
