@@ -169,6 +169,7 @@ type RoleDetection struct {
 type TCPStats struct {
 	Valid       bool
 	Retransmits uint64 // in the interval (or total, in results)
+	Reorder     uint64 // reordering events the sender saw, in the interval
 	SndCwnd     uint64 // bytes
 	SndWnd      uint64 // bytes, the peer's advertised window
 	RTT         uint32 // µs
@@ -337,12 +338,15 @@ type StreamResult struct {
 	HasPeer     bool
 	// Retransmits of the sending side (local or peer); -1 if unknown.
 	Retransmits int64
-	MaxSndCwnd  uint64
-	MaxSndWnd   uint64
-	MinRTT      uint32
-	MaxRTT      uint32
-	MeanRTT     uint32
-	HasTCPInfo  bool
+	// Reorder is how many reordering events this side's sender saw (its
+	// kernel's tcpi_reord_seen); 0 when it did not send or cannot tell.
+	Reorder    uint64
+	MaxSndCwnd uint64
+	MaxSndWnd  uint64
+	MinRTT     uint32
+	MaxRTT     uint32
+	MeanRTT    uint32
+	HasTCPInfo bool
 	// UDP and PeerUDP are this side's and the peer's datagram counts for a
 	// UDP stream (nil for TCP, PeerUDP nil without peer results).
 	UDP     *UDPStats

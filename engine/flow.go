@@ -87,6 +87,7 @@ type flowStats struct {
 	last, base           uint64 // counter at the previous sample / measured start
 	lastAcked, baseAcked uint64
 	lastRetr, baseRetr   uint64
+	lastReord, baseReord uint64        // the sender's reordering events (tcpi_reord_seen)
 	lastMove             time.Duration // when bytes last moved
 	maxCwnd, maxSndWnd   uint64
 	minRTT, maxRTT       uint32

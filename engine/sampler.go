@@ -303,6 +303,7 @@ func (s *sampler) sampleLocked(at time.Time, endsOmit, final bool) *Sample {
 			f.s.base = f.s.last
 			f.s.baseAcked = f.s.lastAcked
 			f.s.baseRetr = f.s.lastRetr
+			f.s.baseReord = f.s.lastReord
 			f.s.maxCwnd, f.s.maxSndWnd, f.s.minRTT, f.s.maxRTT, f.s.rttSum, f.s.rttN = 0, 0, 0, 0, 0, 0
 			f.s.lastMove = 0
 			f.s.baseRwnd, f.s.baseBusy = f.s.ti.RwndLimited, f.s.ti.BusyTime

@@ -73,13 +73,16 @@ func (tcpStream) counters(s *sampler, _ int, f *flow, ss *StreamSample, moved bo
 		ss.Acked = acked
 		st.baseRetr = uint64(ti.TotalRetrans)
 		st.lastRetr = uint64(ti.TotalRetrans)
+		st.baseReord = uint64(ti.ReordSeen)
+		st.lastReord = uint64(ti.ReordSeen)
 	}
 	st.lastAcked = acked
 	st.hasTCP = true
-	retr := uint64(ti.TotalRetrans)
+	retr, reord := uint64(ti.TotalRetrans), uint64(ti.ReordSeen)
 	ss.TCP = TCPStats{
 		Valid:       true,
 		Retransmits: retr - min(retr, st.lastRetr),
+		Reorder:     reord - min(reord, st.lastReord),
 		SndCwnd:     uint64(ti.SndCwnd) * uint64(ti.SndMSS),
 		SndWnd:      uint64(ti.SndWnd),
 		RTT:         ti.RTT,
@@ -98,7 +101,7 @@ func (tcpStream) counters(s *sampler, _ int, f *flow, ss *StreamSample, moved bo
 		RwndLimited:   ti.RwndLimited,
 		SndbufLimited: ti.SndbufLimit,
 	}
-	st.lastRetr = retr
+	st.lastRetr, st.lastReord = retr, reord
 	st.maxCwnd = max(st.maxCwnd, ss.TCP.SndCwnd)
 	st.maxSndWnd = max(st.maxSndWnd, ss.TCP.SndWnd)
 	if ti.RTT > 0 {
@@ -132,6 +135,7 @@ func (tcpStream) result(f *flow, r *StreamResult) {
 	}
 	r.HasTCPInfo = true
 	r.Retransmits = int64(st.lastRetr - min(st.lastRetr, st.baseRetr))
+	r.Reorder = st.lastReord - min(st.lastReord, st.baseReord)
 	r.MaxSndCwnd = st.maxCwnd
 	r.MaxSndWnd = st.maxSndWnd
 	r.MinRTT = st.minRTT

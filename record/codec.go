@@ -61,6 +61,7 @@ type jsonParams struct {
 	Repeating   bool    `json:"repeating_payload,omitempty"`
 	GetServer   bool    `json:"get_server_output,omitempty"`
 	Affinity    *int    `json:"server_affinity,omitempty"`
+	MPTCP       bool    `json:"mptcp,omitempty"`
 }
 
 type jsonStreamInfo struct {
@@ -117,6 +118,7 @@ type jsonRoles struct {
 // jsonTCP is a sender's TCP_INFO (see engine.TCPStats; times in µs).
 type jsonTCP struct {
 	Retransmits   uint64 `json:"retransmits,omitempty"`
+	Reorder       uint64 `json:"reorder,omitempty"`
 	SndCwnd       uint64 `json:"snd_cwnd,omitempty"`
 	SndWnd        uint64 `json:"snd_wnd,omitempty"`
 	RTT           uint32 `json:"rtt,omitempty"`
@@ -148,7 +150,7 @@ func encodeTCP(t engine.TCPStats) *jsonTCP {
 		return nil
 	}
 	return &jsonTCP{
-		Retransmits: t.Retransmits, SndCwnd: t.SndCwnd, SndWnd: t.SndWnd, RTT: t.RTT, RTTVar: t.RTTVar, PMTU: t.PMTU,
+		Retransmits: t.Retransmits, Reorder: t.Reorder, SndCwnd: t.SndCwnd, SndWnd: t.SndWnd, RTT: t.RTT, RTTVar: t.RTTVar, PMTU: t.PMTU,
 		BytesAcked: t.BytesAcked, RTO: t.RTO, Backoff: t.Backoff, CAState: t.CAState, Unacked: t.Unacked, NotSent: t.NotSent,
 		Lost: t.Lost, DeliveryRate: t.DeliveryRate, BusyTime: t.BusyTime, RwndLimited: t.RwndLimited, SndbufLimited: t.SndbufLimited,
 	}
@@ -159,7 +161,7 @@ func decodeTCP(j *jsonTCP) engine.TCPStats {
 		return engine.TCPStats{}
 	}
 	return engine.TCPStats{
-		Valid: true, Retransmits: j.Retransmits, SndCwnd: j.SndCwnd, SndWnd: j.SndWnd, RTT: j.RTT, RTTVar: j.RTTVar, PMTU: j.PMTU,
+		Valid: true, Retransmits: j.Retransmits, Reorder: j.Reorder, SndCwnd: j.SndCwnd, SndWnd: j.SndWnd, RTT: j.RTT, RTTVar: j.RTTVar, PMTU: j.PMTU,
 		BytesAcked: j.BytesAcked, RTO: j.RTO, Backoff: j.Backoff, CAState: j.CAState, Unacked: j.Unacked, NotSent: j.NotSent,
 		Lost: j.Lost, DeliveryRate: j.DeliveryRate, BusyTime: j.BusyTime, RwndLimited: j.RwndLimited, SndbufLimited: j.SndbufLimited,
 	}
@@ -230,6 +232,7 @@ type jsonResult struct {
 	PeerSeconds float64  `json:"peer_seconds,omitempty"`
 	HasPeer     bool     `json:"has_peer,omitempty"`
 	Retransmits int64    `json:"retransmits"`
+	Reorder     uint64   `json:"reorder,omitempty"`
 	MaxSndCwnd  uint64   `json:"max_snd_cwnd,omitempty"`
 	MaxSndWnd   uint64   `json:"max_snd_wnd,omitempty"`
 	MinRTT      uint32   `json:"min_rtt,omitempty"`
@@ -366,6 +369,7 @@ func encodeParams(p engine.TestParams) jsonParams {
 		ExtraData: p.ExtraData, ZeroCopy: p.ZeroCopy, SkipRxCopy: p.SkipRxCopy,
 		Burst: p.Burst, MSS: p.MSS, NoDelay: p.NoDelay, DontFrag: p.DontFragment, NoGSO: p.NoGSO,
 		Repeating: p.RepeatingPayload, GetServer: p.GetServerOutput, Affinity: affinity(p.ServerAffinity),
+		MPTCP: p.MPTCP,
 	}
 }
 
@@ -386,6 +390,7 @@ func decodeParams(j jsonParams) engine.TestParams {
 		ExtraData: j.ExtraData, ZeroCopy: j.ZeroCopy, SkipRxCopy: j.SkipRxCopy,
 		Burst: j.Burst, MSS: j.MSS, NoDelay: j.NoDelay, DontFragment: j.DontFrag, NoGSO: j.NoGSO,
 		RepeatingPayload: j.Repeating, GetServerOutput: j.GetServer, ServerAffinity: -1,
+		MPTCP: j.MPTCP,
 	}
 	if j.Affinity != nil {
 		p.ServerAffinity = *j.Affinity
@@ -613,7 +618,7 @@ func encodeEnd(e *engine.End) jsonEnd {
 		r := &e.Streams[i]
 		j.Streams[i] = jsonResult{
 			ID: r.ID, Dir: r.Dir.String(), Bytes: r.Bytes, Seconds: r.Seconds, PeerBytes: r.PeerBytes,
-			PeerSeconds: r.PeerSeconds, HasPeer: r.HasPeer, Retransmits: r.Retransmits, MaxSndCwnd: r.MaxSndCwnd,
+			PeerSeconds: r.PeerSeconds, HasPeer: r.HasPeer, Retransmits: r.Retransmits, Reorder: r.Reorder, MaxSndCwnd: r.MaxSndCwnd,
 			MaxSndWnd: r.MaxSndWnd, MinRTT: r.MinRTT, MaxRTT: r.MaxRTT, MeanRTT: r.MeanRTT, HasTCPInfo: r.HasTCPInfo,
 			UDP: encodeUDP(r.UDP), PeerUDP: encodeUDP(r.PeerUDP), Err: r.Err,
 		}
@@ -650,7 +655,7 @@ func decodeEnd(j *jsonEnd) (*engine.End, error) {
 		}
 		e.Streams[i] = engine.StreamResult{
 			ID: r.ID, Dir: d, Bytes: r.Bytes, Seconds: r.Seconds, PeerBytes: r.PeerBytes,
-			PeerSeconds: r.PeerSeconds, HasPeer: r.HasPeer, Retransmits: r.Retransmits, MaxSndCwnd: r.MaxSndCwnd,
+			PeerSeconds: r.PeerSeconds, HasPeer: r.HasPeer, Retransmits: r.Retransmits, Reorder: r.Reorder, MaxSndCwnd: r.MaxSndCwnd,
 			MaxSndWnd: r.MaxSndWnd, MinRTT: r.MinRTT, MaxRTT: r.MaxRTT, MeanRTT: r.MeanRTT, HasTCPInfo: r.HasTCPInfo,
 			UDP: decodeUDP(r.UDP), PeerUDP: decodeUDP(r.PeerUDP), Err: r.Err,
 		}

@@ -73,6 +73,7 @@ type i3IntervalStream struct {
 	RTT         uint32   `json:"rtt"`
 	RTTVar      uint32   `json:"rttvar"`
 	PMTU        uint32   `json:"pmtu"`
+	Reorder     uint64   `json:"reorder"` // iperf3 3.21
 	Omitted     bool     `json:"omitted"`
 	Sender      bool     `json:"sender"`
 	JitterMS    *float64 `json:"jitter_ms"`
@@ -103,6 +104,7 @@ type i3EndSide struct {
 	Seconds     float64 `json:"seconds"`
 	Bytes       uint64  `json:"bytes"`
 	Retransmits *int64  `json:"retransmits"`
+	Reorder     uint64  `json:"reorder"` // iperf3 3.21
 	MaxSndCwnd  *uint64 `json:"max_snd_cwnd"`
 	MaxSndWnd   uint64  `json:"max_snd_wnd"`
 	MaxRTT      uint32  `json:"max_rtt"`
@@ -338,7 +340,7 @@ func (c *iperf3Converter) onInterval(data json.RawMessage) error {
 			ss.State, ss.StalledFor = engine.StateStalled, idle
 		}
 		if is.Retransmits != nil && is.Sender {
-			ss.TCP = engine.TCPStats{Valid: true, Retransmits: *is.Retransmits, SndCwnd: is.SndCwnd, SndWnd: is.SndWnd, RTT: is.RTT, RTTVar: is.RTTVar, PMTU: is.PMTU}
+			ss.TCP = engine.TCPStats{Valid: true, Retransmits: *is.Retransmits, Reorder: is.Reorder, SndCwnd: is.SndCwnd, SndWnd: is.SndWnd, RTT: is.RTT, RTTVar: is.RTTVar, PMTU: is.PMTU}
 		}
 		if is.Packets != nil {
 			c.udp = true
@@ -410,6 +412,9 @@ func (c *iperf3Converter) onEnd(data json.RawMessage) error {
 			}
 			if snd.Retransmits != nil {
 				r.Retransmits = *snd.Retransmits
+			}
+			if d == engine.Send {
+				r.Reorder = snd.Reorder
 			}
 			if snd.MaxSndCwnd != nil {
 				r.HasTCPInfo = d == engine.Send

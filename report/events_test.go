@@ -196,7 +196,7 @@ func (sc scenario) sample(seq, k int, omitted bool) *engine.Sample {
 		}
 		if d == engine.Send {
 			st.Acked = st.Bytes - 1000
-			st.TCP = engine.TCPStats{Valid: true, Retransmits: uint64(i + k), SndCwnd: 1047728, SndWnd: 4431872, RTT: 75, RTTVar: 26, PMTU: 65535}
+			st.TCP = engine.TCPStats{Valid: true, Retransmits: uint64(i + k), Reorder: uint64(k), SndCwnd: 1047728, SndWnd: 4431872, RTT: 75, RTTVar: 26, PMTU: 65535}
 			s.Sent.Streams++
 			s.Sent.Bytes += st.Bytes
 		} else {
@@ -227,6 +227,7 @@ func (sc scenario) end() *engine.End {
 			r.Bytes += streamBytes(i, k)
 			if d == engine.Send {
 				r.Retransmits = max(r.Retransmits, 0) + int64(i+k)
+				r.Reorder += uint64(k)
 			}
 		}
 		if !sc.noPeer {

@@ -129,6 +129,7 @@ type jsonIntervalTCP struct {
 	RTT         uint32 `json:"rtt"`
 	RTTVar      uint32 `json:"rttvar"`
 	PMTU        uint32 `json:"pmtu"`
+	Reorder     uint64 `json:"reorder"` // iperf3 3.21
 }
 
 // jsonIntervalUDP is a UDP interval's datagram keys: a sender has packets
@@ -175,6 +176,7 @@ type jsonIntervalSum struct {
 
 type jsonEndTCP struct {
 	Retransmits int64  `json:"retransmits"`
+	Reorder     uint64 `json:"reorder"` // iperf3 3.21; 0 for a peer's sender, as 3.21 writes
 	MaxSndCwnd  uint64 `json:"max_snd_cwnd"`
 	MaxSndWnd   uint64 `json:"max_snd_wnd"`
 	MaxRTT      uint32 `json:"max_rtt"`
@@ -547,7 +549,7 @@ func (d *doc) onSample(s *engine.Sample) obj {
 		if sendTCP {
 			js.jsonIntervalTCP = &jsonIntervalTCP{
 				Retransmits: st.TCP.Retransmits, SndCwnd: st.TCP.SndCwnd, SndWnd: st.TCP.SndWnd,
-				RTT: st.TCP.RTT, RTTVar: st.TCP.RTTVar, PMTU: st.TCP.PMTU,
+				RTT: st.TCP.RTT, RTTVar: st.TCP.RTTVar, PMTU: st.TCP.PMTU, Reorder: st.TCP.Reorder,
 			}
 		}
 		streams[i] = js
@@ -624,6 +626,7 @@ func (d *doc) endObject(e *engine.End) obj {
 		if (sender && r.HasTCPInfo) || (!sender && client && r.Retransmits >= 0) {
 			t := &jsonEndTCP{Retransmits: max(r.Retransmits, 0)}
 			if sender {
+				t.Reorder = r.Reorder
 				t.MaxSndCwnd, t.MaxSndWnd = r.MaxSndCwnd, r.MaxSndWnd
 				t.MaxRTT, t.MinRTT, t.MeanRTT = r.MaxRTT, r.MinRTT, r.MeanRTT
 			}

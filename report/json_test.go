@@ -429,6 +429,8 @@ func TestJSONValues(t *testing.T) {
 		"intervals[].sum.bits_per_second":           []float64{8e9, 1_987_654_321 * 8},
 		"end.streams[].sender.bytes":                2_987_654_321.0,
 		"end.streams[].sender.retransmits":          1.0,
+		"intervals[].streams[].reorder":             []float64{0, 1},
+		"end.streams[].sender.reorder":              1.0,
 		"end.streams[].receiver.bytes":              2_987_654_321.0 - 262144,
 		"end.streams[].receiver.seconds":            2.0005,
 		"end.sum_received.seconds":                  2.0005,

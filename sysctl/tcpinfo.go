@@ -69,6 +69,7 @@ type TCPInfo struct {
 	Probes       uint8  // zero-window or keepalive probes outstanding
 	TotalRTO     uint16 // RTO timeouts over the connection's life
 	TotalRTOTime uint32 // ms spent in RTO recovery
+	ReordSeen    uint32 // reordering events the sender saw over the connection's life
 
 	// Known has a bit set for every field the kernel filled.
 	Known Fields
@@ -108,9 +109,10 @@ const (
 	FieldProbes
 	FieldTotalRTO
 	FieldTotalRTOTime
+	FieldReordSeen
 
 	// AllFields is every field: what a current Linux kernel fills.
-	AllFields = FieldTotalRTOTime<<1 - 1
+	AllFields = FieldReordSeen<<1 - 1
 )
 
 // Has reports whether every field in f is known.

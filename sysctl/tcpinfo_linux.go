@@ -48,6 +48,7 @@ func ReadTCPInfoFD(fd uintptr) (TCPInfo, error) {
 		Probes:       ti.Probes,
 		TotalRTO:     ti.Total_rto,
 		TotalRTOTime: ti.Total_rto_time,
+		ReordSeen:    ti.Reord_seen,
 		Known:        linuxKnown(size),
 	}, nil
 }
@@ -67,7 +68,7 @@ var linuxFieldEnds = func() (ends [32]uintptr) {
 		unsafe.Offsetof(ti.Rcv_wnd) + 4, unsafe.Offsetof(ti.Last_data_recv) + 4, unsafe.Offsetof(ti.Last_ack_recv) + 4,
 		unsafe.Offsetof(ti.Busy_time) + 8, unsafe.Offsetof(ti.Rwnd_limited) + 8, unsafe.Offsetof(ti.Sndbuf_limited) + 8,
 		unsafe.Offsetof(ti.Delivery_rate) + 8, unsafe.Offsetof(ti.Bytes_received) + 8, unsafe.Offsetof(ti.Probes) + 1,
-		unsafe.Offsetof(ti.Total_rto) + 2, unsafe.Offsetof(ti.Total_rto_time) + 4,
+		unsafe.Offsetof(ti.Total_rto) + 2, unsafe.Offsetof(ti.Total_rto_time) + 4, unsafe.Offsetof(ti.Reord_seen) + 4,
 	} {
 		ends[i] = end // in the order of the Field bits
 	}
