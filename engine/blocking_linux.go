@@ -130,7 +130,7 @@ func (f *flow) sendOwned(buf []byte, limit *byteLimit) error {
 	defer runtime.UnlockOSThread()
 	fd := f.own.fd // valid until close, which waits for this goroutine
 	for !f.stopping.Load() {
-		if !f.pace() {
+		if !f.pace() || !limit.claim(len(buf)) {
 			return nil
 		}
 		for off := 0; off < len(buf); {
@@ -184,10 +184,14 @@ func (f *flow) sendFileOwned(blockLen int, limit *byteLimit) error {
 		if off == size {
 			off = 0
 		}
-		if off%int64(blockLen) == 0 && (f.stopping.Load() || !f.pace()) {
+		if off%int64(blockLen) == 0 && (f.stopping.Load() || !f.pace() || !limit.claim(blockLen)) {
 			return nil
 		}
-		n, err := unix.Sendfile(fd, src, &off, int(size-off)) // advances off
+		count := int(size - off)
+		if limit != nil { // a block at a time, each claimed (see claim)
+			count = min(count, blockLen-int(off%int64(blockLen)))
+		}
+		n, err := unix.Sendfile(fd, src, &off, count) // advances off
 		if n > 0 {
 			f.bytes.Add(uint64(n))
 			if limit != nil && limit.add(n) {

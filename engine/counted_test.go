@@ -86,3 +86,46 @@ func TestCountedEndIsOrderly(t *testing.T) {
 		}
 	}
 }
+
+// TestCountedParallelStopsWithinABlock: with -P 4 -n the senders together
+// send the count and at most one block more, forward and reverse, owned
+// sockets and -Z (5,636,096 bytes for -n 5M were seen: each sender
+// finished the block it had begun after the count was reached).
+func TestCountedParallelStopsWithinABlock(t *testing.T) {
+	const block, want = 128 << 10, 5 << 20
+	for _, c := range []struct {
+		name              string
+		reverse, zeroCopy bool
+	}{
+		{"forward", false, false},
+		{"reverse", true, false},
+		{"forward -Z", false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.zeroCopy && !accelerated {
+				t.Skip("a portable build has no -Z")
+			}
+			for round := range 5 {
+				ts := startServer(t, ServerConfig{})
+				cfg := clientConfig(ts, 4, 0)
+				cfg.Bytes, cfg.BlockSize, cfg.Reverse, cfg.ZeroCopy = want, block, c.reverse, c.zeroCopy
+				_, end, err := runClient(t, cfg)
+				if err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				srv := <-ts.ends
+				senders := end
+				if c.reverse {
+					senders = srv
+				}
+				var sent uint64
+				for _, s := range senders.Streams {
+					sent += s.Bytes
+				}
+				if sent < want || sent > want+block {
+					t.Fatalf("round %d: the senders sent %d bytes for -n %d; want that and at most one %d-byte block more", round, sent, want, block)
+				}
+			}
+		})
+	}
+}

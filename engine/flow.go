@@ -189,6 +189,7 @@ type byteLimit struct {
 	// the client counts what it receives).
 	sendersOnly bool
 	total       atomic.Uint64
+	claimed     atomic.Uint64 // bytes the senders' blocks have claimed (claim)
 	once        sync.Once
 	hit         chan struct{}
 }
@@ -227,6 +228,18 @@ func (l *byteLimit) add(n int) bool {
 		return true
 	}
 	return false
+}
+
+// claim reserves n bytes for a sender's next block and reports whether
+// the block may go: not when the blocks already claimed cover the limit.
+// Then the senders of a -P test together stop within one block of -n, as
+// iperf3's do, instead of each finishing the block it had begun (up to
+// P-1 blocks over). A nil limit claims everything.
+func (l *byteLimit) claim(n int) bool {
+	if l == nil {
+		return true
+	}
+	return l.claimed.Add(uint64(n))-uint64(n) < l.limit
 }
 
 // left is how many bytes the limit still allows.
@@ -269,7 +282,7 @@ func (f *flow) run(buf []byte, limit *byteLimit) {
 
 func (f *flow) send(buf []byte, limit *byteLimit) error {
 	for !f.stopping.Load() {
-		if !f.pace() {
+		if !f.pace() || !limit.claim(len(buf)) {
 			return nil
 		}
 		n, err := f.conn.Write(buf)
@@ -309,17 +322,42 @@ func (f *flow) pace() bool {
 }
 
 // sendFile is send with sendfile(2) from the payload file (-Z): the
-// kernel moves the bytes, the process does not copy them.
-func (f *flow) sendFile(limit *byteLimit) error {
+// kernel moves the bytes, the process does not copy them. The file holds
+// whole blocks of blockLen; with a byte limit it goes a block at a time,
+// each claimed (see claim).
+func (f *flow) sendFile(blockLen int, limit *byteLimit) error {
 	defer f.zc.Close()
+	var src io.Reader = f.zc
+	var size int64
+	if limit != nil {
+		st, err := f.zc.Stat()
+		if err != nil {
+			return streamErr(f.id, "payload file", err)
+		}
+		size = st.Size()
+	}
+	var off int64
 	for !f.stopping.Load() {
 		if !f.pace() {
 			return nil
 		}
-		if _, err := f.zc.Seek(0, io.SeekStart); err != nil {
+		if limit != nil {
+			if !limit.claim(blockLen) {
+				return nil
+			}
+			if off+int64(blockLen) > size {
+				off = 0
+			}
+			if _, err := f.zc.Seek(off, io.SeekStart); err != nil {
+				return streamErr(f.id, "rewind payload", err)
+			}
+			// A LimitedReader of the file itself: Go still uses sendfile(2).
+			src = &io.LimitedReader{R: f.zc, N: int64(blockLen)}
+			off += int64(blockLen)
+		} else if _, err := f.zc.Seek(0, io.SeekStart); err != nil {
 			return streamErr(f.id, "rewind payload", err)
 		}
-		n, err := f.tcp.ReadFrom(f.zc)
+		n, err := f.tcp.ReadFrom(src)
 		f.bytes.Add(uint64(n))
 		if err != nil {
 			if f.stopping.Load() {

@@ -35,7 +35,7 @@ func (tcpStream) run(f *flow, buf []byte, limit *byteLimit) error {
 	case f.dir == Send && f.zc != nil && f.own != nil:
 		return f.sendFileOwned(len(buf), limit)
 	case f.dir == Send && f.zc != nil:
-		return f.sendFile(limit)
+		return f.sendFile(len(buf), limit)
 	case f.dir == Send && f.own != nil:
 		return f.sendOwned(buf, limit)
 	case f.dir == Send:
