@@ -307,6 +307,12 @@ func (c *Client) finish(ctlState <-chan stateResult) (*End, error) {
 	s := c.s
 	s.stopSenders()
 	time.Sleep(s.tr.endGrace(&s.params))
+	if !s.drains() {
+		// A stock server stops counting at TEST_END: what our senders
+		// wrote goes out first (the kernel paces -b, so megabytes can
+		// still wait in the socket), so that it receives what was sent.
+		s.flows.waitDelivered(deliveredWait)
+	}
 	if err := s.writeState(wire.TestEnd); err != nil {
 		return s.abort(), fmt.Errorf("send TEST_END: %w", err)
 	}

@@ -615,6 +615,29 @@ func (fs flowSet) stopSenders(drain, finishBlock bool) {
 	}
 }
 
+// deliveredWait bounds how long a client waits for its senders' written
+// bytes to reach a stock server before TEST_END (waitDelivered).
+const deliveredWait = 2 * time.Second
+
+// waitDelivered waits, at most d, until every TCP sender's socket has
+// sent all it was given and had it acknowledged (TCP_INFO: nothing unsent,
+// nothing unacknowledged). Senders without TCP_INFO are not waited for.
+func (fs flowSet) waitDelivered(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for _, f := range fs {
+		if f.dir != Send || f.udp != nil {
+			continue
+		}
+		for {
+			ti, err := f.readTCPInfo()
+			if err != nil || ti.NotsentBytes == 0 && ti.Unacked == 0 || !time.Now().Before(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 // senderStopBound is how long the senders cut short may take to return
 // before the sockets of those still running are closed under them.
 const senderStopBound = 2 * time.Second
