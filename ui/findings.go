@@ -57,8 +57,8 @@ func (lf labelled) headline() string {
 }
 
 // findingLines is the findings pane's content, current findings first:
-// each finding's time and What, then its fix on a second line; past ones
-// one dim line each. notes (what the screen itself has to say, such as a
+// each finding's time and What, then its fix, both wrapped to the width;
+// past ones one dim line each. notes (what the screen itself has to say, such as a
 // stock peer's missing view) come first.
 func (e *env) findingLines(fs []labelled, notes ...string) []string {
 	var out []string
@@ -71,10 +71,12 @@ func (e *env) findingLines(fs []labelled, notes ...string) []string {
 			out = append(out, e.truncate(e.st.dim.wrap(" · "+lf.headline())))
 			continue
 		}
+		// A current finding is never cut: its line and its fix wrap (the
+		// pane's last line points to w when they do not all fit).
 		sev := e.st.sev[min(int(f.Severity), 2)]
-		out = append(out, e.truncate(sev.wrap(" "+sevMark(f.Severity)+" "+lf.headline())))
+		out = append(out, wrapText(sev.wrap(" "+sevMark(f.Severity)+" "+lf.headline()), e.width, "   ")...)
 		if f.Fix != "" {
-			out = append(out, e.truncate(e.st.ok.wrap("     fix: ")+f.Fix))
+			out = append(out, wrapText(e.st.ok.wrap("     fix: ")+f.Fix, e.width, "     ")...)
 		}
 	}
 	return out

@@ -681,6 +681,30 @@ func TestFindings(t *testing.T) {
 	}
 }
 
+// TestFindingsPaneAt80Columns: at 80 columns a current finding's line and
+// its fix wrap instead of being cut ("… its re…" was seen), and nothing
+// drawn is wider than the screen.
+func TestFindingsPaneAt80Columns(t *testing.T) {
+	m := newTestModel(80, 40)
+	st := testStart(engine.SideClient, 2, engine.TestParams{Duration: 10 * time.Second})
+	const fix = "the receiving host is not keeping up: check its CPU (top) and its receive buffer limits (net.core.rmem_max, net.ipv4.tcp_rmem)"
+	smp := testSample(st, 0, uniform(100))
+	smp.Findings = []engine.Finding{{Severity: engine.Warning, Kind: "stalled", What: "1 of 2 ↑ streams stalled: peer window 0 on stream 1 while the other stream still moves", Fix: fix}}
+	send(m, st, smp)
+	v := ansi.Strip(m.View())
+	var joined []string
+	for _, l := range strings.Split(v, "\n") {
+		if w := ansi.StringWidth(l); w > 80 {
+			t.Errorf("a line %d columns wide: %q", w, l)
+		}
+		joined = append(joined, strings.TrimSpace(l))
+	}
+	all := strings.Join(joined, " ")
+	if !strings.Contains(all, "fix: "+fix) || !strings.Contains(all, "while the other stream still moves") {
+		t.Errorf("the finding or its fix is cut at 80 columns:\n%s", v)
+	}
+}
+
 func TestServerScreen(t *testing.T) {
 	m := New(Options{Mode: ModeServer, Listen: "[::]:5201", Backlog: 4096})
 	send(m, tea.WindowSizeMsg{Width: 120, Height: 40})
