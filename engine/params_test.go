@@ -45,6 +45,7 @@ func TestParamsCrossTheWire(t *testing.T) {
 		"ExtraData":        func(p *Params) { p.ExtraData = "x=1" },
 		"GetServerOutput":  func(p *Params) { p.GetServerOutput = true },
 		"ServerAffinity":   func(p *Params) { p.ServerAffinity = 1 },
+		"MPTCP":            func(p *Params) { p.MPTCP = true },
 		"Interval":         nil, // local: each side reports at its own interval
 	}
 	typ := reflect.TypeOf(Params{})
