@@ -142,7 +142,19 @@ func (c *Client) run(ctx context.Context, emit func(Event)) (*End, error) {
 
 	s.announce(c.cfg.Host, c.cfg.Port, connectTimes)
 	limit := newByteLimit(c.cfg.Bytes)
-	if err := s.startFlows(c.cfg.StallWindow, limit, emit, func(smp *sampler) { smp.peers = &c.peers }); err != nil {
+	// The client-view extension: the server hears what this side sees of
+	// each stream, as this side hears the server's (peerViews).
+	s.telemetry = s.ext.Has(wire.ExtClientView)
+	next := 0
+	emitSample := func(ev Event) {
+		if smp, ok := ev.(*Sample); ok && s.telemetry {
+			if views := peerViews(smp, &next); len(views) > 0 {
+				s.sendTelemetry(&wire.TelemetryMsg{Phase: "interval", Streams: views})
+			}
+		}
+		emit(ev)
+	}
+	if err := s.startFlows(c.cfg.StallWindow, limit, emitSample, func(smp *sampler) { smp.peers = &c.peers }); err != nil {
 		return s.abort(), err
 	}
 	ctlState := c.readStateAsync()
@@ -306,6 +318,7 @@ func (c *Client) wait(ctx context.Context, limit *byteLimit, ctlState <-chan sta
 func (c *Client) finish(ctlState <-chan stateResult) (*End, error) {
 	s := c.s
 	s.stopSenders()
+	s.closeTelemetry() // nothing may follow TEST_END but the results
 	time.Sleep(s.tr.endGrace(&s.params))
 	if !s.drains() {
 		// A stock server stops counting at TEST_END: what our senders

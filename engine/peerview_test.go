@@ -48,6 +48,50 @@ func TestPeerViewReachesTheClient(t *testing.T) {
 	}
 }
 
+// TestClientViewReachesTheServer: the client-view extension, the other
+// way: a server that receives (a forward TCP test) sees the client
+// kernel's TCP_INFO on its streams; a server that sends UDP (-R) sees the
+// client's counts of what arrived. Both before the test ends.
+func TestClientViewReachesTheServer(t *testing.T) {
+	t.Parallel()
+	for _, udp := range []bool{false, true} {
+		t.Run(fmt.Sprintf("udp=%v", udp), func(t *testing.T) {
+			ts := startServer(t, ServerConfig{Interval: time.Second})
+			cfg := clientConfig(ts, 2, 2500*time.Millisecond)
+			if udp {
+				cfg = udpConfig(ts, 2, 20_000_000, 2500*time.Millisecond)
+				cfg.Reverse = true
+			}
+			rec, _, err := runClient(t, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := <-ts.ends
+			seen, samples := 0, 0
+			for _, ev := range ts.eventsOf(end.Test) {
+				smp, ok := ev.(*Sample)
+				if !ok {
+					continue
+				}
+				samples++
+				for _, ss := range smp.Streams {
+					p := ss.Peer
+					switch {
+					case p == nil:
+					case !udp && ss.Dir == Recv && p.TCP.Valid && p.TCP.RTT > 0 && p.TCP.SndCwnd > 0:
+						seen++
+					case udp && ss.Dir == Send && p.UDP != nil && p.UDP.Packets > 0:
+						seen++
+					}
+				}
+			}
+			if seen == 0 {
+				t.Errorf("no server sample of %d carried the client's view of a stream (client samples %d)", samples, len(rec.samples))
+			}
+		})
+	}
+}
+
 // One telemetry message describes at most maxPeerViews streams: streams
 // with a problem first, the rest in turn across messages.
 func TestPeerViewsBounded(t *testing.T) {

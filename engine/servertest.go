@@ -33,6 +33,7 @@ type serverTest struct {
 	// UDP tests: the registration with the address's request mux while
 	// the streams are set up, and a fresh socket on the server's address.
 	udpMux    *udpStreamMux
+	peers     peerTable // the client's latest view of each stream (client-view)
 	udpReg    *udpSetup
 	udpListen func() (*net.UDPConn, error)
 	authNonce []byte      // the nonce the client answered (authentication)
@@ -159,7 +160,7 @@ func (t *serverTest) run(ctx context.Context) (*End, error) {
 	}
 	defer release()
 	defer t.closeSlots()
-	ctlState := readStateAsync(t.br)
+	ctlState := t.readStateAsync()
 	flows, err := t.tr.accept(ctx, t, t.sendRate(), ctlState)
 	if err != nil {
 		return nil, err
@@ -368,8 +369,37 @@ const maxDurationGrace = 2 * time.Second
 // cookie to its proof of the key.
 const authTimeout = 5 * time.Second
 
-// tuneSampler gives the sampler the server's listener reading.
+// readStateAsync reads the client's next state byte in the background;
+// with the client-view extension it takes the client's telemetry in
+// between, keeping its stream views for the samples.
+func (t *serverTest) readStateAsync() <-chan stateResult {
+	ch := make(chan stateResult, 1)
+	views := t.ext.Has(wire.ExtClientView)
+	go func() {
+		for {
+			b, err := t.br.ReadByte()
+			st := wire.State(int8(b))
+			if err != nil || st != wire.Telemetry || !views {
+				ch <- stateResult{st, err}
+				return
+			}
+			msg, err := wire.ReadMessage(t.br, wire.MaxTelemetrySize)
+			if err != nil {
+				ch <- stateResult{0, fmt.Errorf("read the client's telemetry: %w", err)}
+				return
+			}
+			if tm, err := wire.UnmarshalTelemetry(msg); err == nil {
+				t.peers.update(tm.Streams)
+			} // a bad document is not worth the test
+		}
+	}()
+	return ch
+}
+
+// tuneSampler gives the sampler the server's listener reading and the
+// client's view of the streams.
 func (t *serverTest) tuneSampler(smp *sampler) {
+	smp.peers = &t.peers
 	smp.listener = func() *ListenerStats {
 		q, b, err := t.listenerQueue()
 		if err != nil {

@@ -23,7 +23,7 @@ const resultsTimeout = 15 * time.Second
 const drainTimeout = 10 * time.Second
 
 // ourExtensions is what flowscope offers and accepts.
-var ourExtensions = []string{wire.ExtRoles, wire.ExtManyStreams, wire.ExtDrain, wire.ExtTelemetry, wire.ExtUDPToken}
+var ourExtensions = []string{wire.ExtRoles, wire.ExtManyStreams, wire.ExtDrain, wire.ExtTelemetry, wire.ExtUDPToken, wire.ExtClientView}
 
 // newPayload returns the block senders share read-only: random bytes, or
 // with repeating iperf3's "0123456789…" pattern (--repeating-payload).
@@ -76,16 +76,6 @@ func hostPort(a net.Addr) (string, int) {
 		return ta.IP.String(), ta.Port
 	}
 	return a.String(), 0
-}
-
-// readStateAsync reads one state byte in the background.
-func readStateAsync(r interface{ ReadByte() (byte, error) }) <-chan stateResult {
-	ch := make(chan stateResult, 1)
-	go func() {
-		b, err := r.ReadByte()
-		ch <- stateResult{wire.State(int8(b)), err}
-	}()
-	return ch
 }
 
 type stateResult struct {

@@ -10,6 +10,12 @@ import (
 // length-prefixed JSON document) during setup and once per interval.
 const ExtTelemetry = "telemetry"
 
+// ExtClientView: the client sends the server the sender's view of the
+// streams it sends (and its counts for the UDP streams it receives) in
+// Telemetry messages of phase "interval", between TEST_RUNNING and
+// TEST_END; they carry Streams only.
+const ExtClientView = "client-view"
+
 // Finding is a diagnosis as it travels in a Telemetry message.
 type Finding struct {
 	Severity string `json:"severity"`
