@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,43 +55,73 @@ func (lf labelled) headline() string {
 	return s
 }
 
-// findingLines is the findings pane's content, current findings first:
-// each finding's time and What, then its fix, both wrapped to the width;
-// past ones one dim line each. notes (what the screen itself has to say, such as a
-// stock peer's missing view) come first.
-func (e *env) findingLines(fs []labelled, notes ...string) []string {
-	var out []string
+// findingLines is the findings pane's content, one group of lines per
+// note or finding, current findings first: each finding's time and What,
+// then its fix, both wrapped to the width; past ones one dim line each.
+// notes (what the screen itself has to say, such as a stock peer's
+// missing view) come first.
+func (e *env) findingLines(fs []labelled, notes ...string) [][]string {
+	var out [][]string
 	for _, n := range notes {
-		out = append(out, e.truncate(e.st.dim.wrap(" i "+n)))
+		out = append(out, []string{e.truncate(e.st.dim.wrap(" i " + n))})
 	}
 	for _, lf := range fs {
 		f := lf.f
 		if lf.past() {
-			out = append(out, e.truncate(e.st.dim.wrap(" · "+lf.headline())))
+			out = append(out, []string{e.truncate(e.st.dim.wrap(" · " + lf.headline()))})
 			continue
 		}
-		// A current finding is never cut: its line and its fix wrap (the
-		// pane's last line points to w when they do not all fit).
+		// A current finding is never cut: its line and its fix wrap, and
+		// the pane shows it whole or not at all.
 		sev := e.st.sev[min(int(f.Severity), 2)]
-		out = append(out, wrapText(sev.wrap(" "+sevMark(f.Severity)+" "+lf.headline()), e.width, "   ")...)
+		g := wrapText(sev.wrap(" "+sevMark(f.Severity)+" "+lf.headline()), e.width, "   ")
 		if f.Fix != "" {
-			out = append(out, wrapText(e.st.ok.wrap("     fix: ")+f.Fix, e.width, "     ")...)
+			g = append(g, wrapText(e.st.ok.wrap("     fix: ")+f.Fix, e.width, "     ")...)
 		}
+		out = append(out, g)
 	}
 	return out
 }
 
-// findingsPane shows the first h lines of the findings, the last one
-// saying how many more the findings view (w) has.
-func (e *env) findingsPane(lines []string, h int) []string {
-	if h <= 0 || len(lines) == 0 {
+// lineCount is how many lines the groups hold.
+func lineCount(groups [][]string) int {
+	n := 0
+	for _, g := range groups {
+		n += len(g)
+	}
+	return n
+}
+
+// findingsPane shows the findings' groups that fit in h lines, whole;
+// when some do not, the last line says how many more lines the findings
+// view (w) has. A first group that fits only without that line is shown
+// whole instead (the help line names w); one taller than the pane shows
+// its first lines.
+func (e *env) findingsPane(groups [][]string, h int) []string {
+	total := lineCount(groups)
+	if h <= 0 || total == 0 {
 		return nil
 	}
-	if len(lines) <= h {
-		return lines
+	var out []string
+	if total <= h {
+		for _, g := range groups {
+			out = append(out, g...)
+		}
+		return out
 	}
-	out := slices.Clone(lines[:h-1])
-	return append(out, e.st.dim.wrap("   … "+strconv.Itoa(len(lines)-h+1)+" more lines of findings: press w"))
+	for _, g := range groups {
+		if len(out)+len(g) > h-1 {
+			if len(out) == 0 {
+				if len(g) <= h {
+					return g
+				}
+				out = append(out, g[:h-1]...)
+			}
+			break
+		}
+		out = append(out, g...)
+	}
+	return append(out, e.st.dim.wrap("   … "+strconv.Itoa(total-len(out))+" more lines of findings: press w"))
 }
 
 func sevMark(s engine.Severity) string {

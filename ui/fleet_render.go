@@ -123,7 +123,7 @@ func (f *fleetView) findings() []labelled {
 // servers, each server's section, and every server's findings.
 func (f *fleetView) listView() []string {
 	findings := f.findingLines(f.findings())
-	v := layoutScreen(f.height, f.headerH, len(findings), 0, f.footerH)
+	v := layoutScreen(f.height, f.headerH, lineCount(findings), 0, f.footerH)
 	f.rowsH = v.rows
 	f.layout()
 	f.clamp(1)

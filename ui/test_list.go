@@ -82,7 +82,7 @@ func (ts *testScreen) body(h int, below pane) []string {
 func (ts *testScreen) listView(below pane) []string {
 	r := ts.run
 	findings := ts.findingLines(ts.findings(), ts.peerNote()...)
-	v := layoutScreen(ts.height, ts.headerH, len(findings), below.want, ts.footerH)
+	v := layoutScreen(ts.height, ts.headerH, lineCount(findings), below.want, ts.footerH)
 	ts.rowsH = v.rows
 	ts.clampList()
 	// The selected problem stream's whole reason and fix, under the rows.

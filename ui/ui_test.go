@@ -703,6 +703,28 @@ func TestFindingsPaneAt80Columns(t *testing.T) {
 	if !strings.Contains(all, "fix: "+fix) || !strings.Contains(all, "while the other stream still moves") {
 		t.Errorf("the finding or its fix is cut at 80 columns:\n%s", v)
 	}
+
+	// When the pane holds fewer lines than three such findings (80
+	// columns, 24 to 40 rows), it shows whole findings and says how many
+	// lines w has, never the first half of a fix.
+	smp.Findings = append([]engine.Finding{{Severity: engine.Warning, Kind: "stalled-all", What: "2 of 2 ↑ streams stalled", Fix: fix}}, smp.Findings...)
+	smp.Findings = append(smp.Findings,
+		engine.Finding{Severity: engine.Warning, Kind: "rwnd-limited", What: "2 of 2 sending streams were limited by the receiver's window", Fix: fix},
+		engine.Finding{Severity: engine.Warning, Kind: "retransmits", What: "retransmissions on 2 of 2 streams", Fix: fix})
+	for rows := 24; rows <= 40; rows++ {
+		small := newTestModel(80, rows)
+		send(small, st, smp)
+		v = ansi.Strip(small.View())
+		lines := strings.Split(v, "\n")
+		for i, l := range lines {
+			if strings.Contains(l, "fix: the receiving host") && !strings.Contains(strings.Join(lines[i:min(i+3, len(lines))], " "), "tcp_rmem") {
+				t.Errorf("80×%d: a fix cut in two at the pane's end:\n%s", rows, v)
+			}
+		}
+		if rows == 30 && !strings.Contains(v, "more lines of findings: press w") {
+			t.Errorf("80×30: no pointer to w for the findings that do not fit:\n%s", v)
+		}
+	}
 }
 
 func TestServerScreen(t *testing.T) {
