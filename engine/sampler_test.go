@@ -89,11 +89,15 @@ func TestFinalSampleBeforeLastTick(t *testing.T) {
 	s.sampleLocked(t0.Add(8*time.Second), false, false) // a late tick after it
 	s.mu.Unlock()
 	f.bytes.Add(1 << 10)
+	s.clock = func() time.Time { return t0.Add(8500 * time.Millisecond) } // the final sample's own time
 	s.finish(ended)
 	var sum uint64
 	for _, smp := range samples {
 		if smp.End < smp.Start {
 			t.Errorf("interval %v–%v runs backwards", smp.Start, smp.End)
+		}
+		if smp.End == smp.Start && smp.Sent.Bytes > 0 {
+			t.Errorf("interval %v–%v lasts 0 s with %d bytes", smp.Start, smp.End, smp.Sent.Bytes)
 		}
 		sum += smp.Sent.Bytes
 	}
