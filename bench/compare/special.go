@@ -42,6 +42,8 @@ func runSpecial(ctx context.Context, cfg config, sc scenario, log io.Writer) *ta
 		return runSampler(ctx, cfg, sc, log)
 	case "tui":
 		return runTUI(ctx, cfg, sc, log)
+	case "overrun":
+		return runOverrun(ctx, cfg, sc, log)
 	}
 	return &table{name: sc.name, notes: []string{"unknown special scenario " + sc.special}}
 }

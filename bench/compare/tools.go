@@ -39,6 +39,8 @@ var allScenarios = []scenario{
 	{name: "sampler-10000", special: "sampler", parallel: 10000,
 		desc: "CPU of the interval sampler with 10,000 rate-limited flows"},
 	{name: "tui-p8", special: "tui", parallel: 8, desc: "flowscope -P 8 with the live TUI (in tmux) vs --no-tui"},
+	{name: "overrun-1000", special: "overrun", parallel: 1000, desc: "how far past -t 5 a 1,000-flow test runs beside two CPU hogs"},
+	{name: "overrun-5000", special: "overrun", parallel: 5000, desc: "how far past -t 15 a 5,000-flow test runs beside two CPU hogs"},
 }
 
 // defaultScenarios are the ones that fit in about two minutes with -t 4
