@@ -156,10 +156,13 @@ func TestFlowscopeClientIperf3Server(t *testing.T) {
 }
 
 // TestPacedClientDeliversToIperf3Server: a paced (-b) flowscope client
-// against a stock server, which stops counting at TEST_END: every byte
-// the client counted as sent was received (the kernel paces -b, so bytes
-// still wait in the socket when the senders stop; they go out before
-// TEST_END). It was 4-12 % short in 3 of 5 runs.
+// against a stock server, which stops counting at TEST_END: what the
+// client counted as sent was received (the kernel paces -b, so bytes
+// still waited in the socket when the senders stopped; they now go out,
+// acknowledged, before TEST_END). It was 2.5-12 % short. What the stock
+// server had received but not yet read when TEST_END came stays
+// uncounted, as between two iperf3s: on a loaded machine 2,650 bytes of
+// 25 MB were seen, so up to 0.5 % is allowed.
 func TestPacedClientDeliversToIperf3Server(t *testing.T) {
 	for _, rate := range []uint64{10_000_000, 100_000_000} {
 		t.Run(fmt.Sprintf("-b %dM", rate/1_000_000), func(t *testing.T) {
@@ -172,8 +175,8 @@ func TestPacedClientDeliversToIperf3Server(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range end.Streams {
-				if !s.HasPeer || s.Bytes == 0 || s.PeerBytes != s.Bytes {
-					t.Errorf("stream %d: sent %d bytes, the stock server received %d (want the same)", s.ID, s.Bytes, s.PeerBytes)
+				if !s.HasPeer || s.Bytes == 0 || s.PeerBytes > s.Bytes || float64(s.Bytes-s.PeerBytes) > 0.005*float64(s.Bytes) {
+					t.Errorf("stream %d: sent %d bytes, the stock server received %d (want the same, at most 0.5 %% less)", s.ID, s.Bytes, s.PeerBytes)
 				}
 			}
 		})
