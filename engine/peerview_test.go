@@ -28,24 +28,31 @@ func TestPeerViewReachesTheClient(t *testing.T) {
 				t.Fatal(err)
 			}
 			<-ts.ends
-			seen := 0
-			for _, smp := range rec.samples {
-				for _, ss := range smp.Streams {
-					p := ss.Peer
-					switch {
-					case p == nil:
-					case !udp && ss.Dir == Recv && p.TCP.Valid && p.TCP.RTT > 0 && p.TCP.SndCwnd > 0:
-						seen++
-					case udp && ss.Dir == Send && p.UDP != nil && p.UDP.Packets > 0:
-						seen++
-					}
-				}
-			}
-			if seen == 0 {
+			if peerViewsSeen(rec.samples, udp) == 0 {
 				t.Errorf("no sample of %d carried the server's view of a stream", len(rec.samples))
 			}
 		})
 	}
+}
+
+// peerViewsSeen counts the stream samples carrying the peer's view of
+// what this side lacks: the sender's TCP_INFO on a TCP stream received,
+// the receiver's counts on a UDP stream sent.
+func peerViewsSeen(samples []*Sample, udp bool) int {
+	seen := 0
+	for _, smp := range samples {
+		for _, ss := range smp.Streams {
+			p := ss.Peer
+			switch {
+			case p == nil:
+			case !udp && ss.Dir == Recv && p.TCP.Valid && p.TCP.RTT > 0 && p.TCP.SndCwnd > 0:
+				seen++
+			case udp && ss.Dir == Send && p.UDP != nil && p.UDP.Packets > 0:
+				seen++
+			}
+		}
+	}
+	return seen
 }
 
 // TestClientViewReachesTheServer: the client-view extension, the other
@@ -67,26 +74,14 @@ func TestClientViewReachesTheServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			end := <-ts.ends
-			seen, samples := 0, 0
+			var samples []*Sample
 			for _, ev := range ts.eventsOf(end.Test) {
-				smp, ok := ev.(*Sample)
-				if !ok {
-					continue
-				}
-				samples++
-				for _, ss := range smp.Streams {
-					p := ss.Peer
-					switch {
-					case p == nil:
-					case !udp && ss.Dir == Recv && p.TCP.Valid && p.TCP.RTT > 0 && p.TCP.SndCwnd > 0:
-						seen++
-					case udp && ss.Dir == Send && p.UDP != nil && p.UDP.Packets > 0:
-						seen++
-					}
+				if smp, ok := ev.(*Sample); ok {
+					samples = append(samples, smp)
 				}
 			}
-			if seen == 0 {
-				t.Errorf("no server sample of %d carried the client's view of a stream (client samples %d)", samples, len(rec.samples))
+			if peerViewsSeen(samples, udp) == 0 {
+				t.Errorf("no server sample of %d carried the client's view of a stream (client samples %d)", len(samples), len(rec.samples))
 			}
 		})
 	}
